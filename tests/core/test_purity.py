@@ -1,0 +1,31 @@
+"""The domain core does no I/O: it may import only the standard library's pure parts."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import trustspace.core
+
+FORBIDDEN = {
+    "os", "io", "socket", "sqlite3", "subprocess", "pathlib", "time", "random", "secrets", "uuid",
+    "datetime", "httpx", "psycopg", "starlette", "uvicorn", "threading", "asyncio", "logging",
+}
+
+
+def test_core_imports_nothing_that_does_io() -> None:
+    root = Path(trustspace.core.__file__).parent
+    offenders = []
+    for path in sorted(root.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in FORBIDDEN or (top == "trustspace" and not name.startswith("trustspace.core")):
+                    offenders.append(f"{path.name}: {name}")
+    assert offenders == []

@@ -1,0 +1,207 @@
+"""The management API: plain JSON under ``/api``, for the CLI and scripts.
+
+Authenticated with ``Authorization: Bearer <management_key>``; with no key
+configured the API is off (every call 401).  Errors are ``{"error": reason}``
+with a 4xx status; nothing here answers 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from trustspace.core import messages as m
+from trustspace.core.machine import TransitionError
+from trustspace.dsp.client import RemoteError
+from trustspace.services import catalog, negotiations, transfers
+from trustspace.services.errors import NotFound, Refused
+from trustspace.store import repo
+
+if TYPE_CHECKING:
+    from trustspace.node import Node
+
+Handler = Callable[[Request, Any], Any]
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _str(body: Any, key: str, required: bool = True) -> str | None:
+    value = body.get(key) if isinstance(body, dict) else None
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{key}' is required (a non-empty string)")
+    return value
+
+
+def api_routes(node: Node) -> list[BaseRoute]:
+    ctx = node.ctx
+    key = node.settings.management_key
+
+    def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            given = request.headers.get("authorization", "")
+            if not key or not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                return JSONResponse({"error": "missing or wrong management key"}, status_code=401)
+            body: Any = None
+            if request.method == "POST":
+                raw = await request.body()
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+                if body is not None and not isinstance(body, dict):
+                    return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+                body = body or {}
+            try:
+                result = await run_in_threadpool(handler, request, body)
+            except (BadRequest, Refused, m.MessageError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            except TransitionError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            except NotFound as exc:
+                return JSONResponse({"error": exc.reason}, status_code=404)
+            except RemoteError as exc:
+                return JSONResponse({"error": exc.reason}, status_code=502)
+            return JSONResponse(result, status_code=status)
+
+        return run
+
+    def peer(body: Any) -> tuple[str, str]:
+        address = _str(body, "address")
+        assert address is not None
+        peer_id = _str(body, "providerId", required=False)
+        if peer_id is None:
+            entry = node.trust.by_address(address)
+            if entry is None:
+                raise BadRequest(f"no participant in the trust list has address {address}; pass providerId")
+            peer_id = entry.id
+        return peer_id, address
+
+    def health(request: Request, body: Any) -> Any:
+        with ctx.db.tx() as tx:
+            pending = repo.pending_count(tx)
+        return {"status": "ok", "participantId": ctx.participant_id, "dsp": ctx.dsp_base, "outboxPending": pending}
+
+    def datasets_list(request: Request, body: Any) -> Any:
+        return catalog.list_local(ctx)
+
+    def datasets_add(request: Request, body: Any) -> Any:
+        path = _str(body, "path", required=False)
+        title = _str(body, "title", required=False) or (Path(path).name if path else None)
+        if title is None:
+            raise BadRequest("'title' is required when no file is given")
+        policy = body.get("policy")
+        if policy is not None and not isinstance(policy, dict):
+            raise BadRequest("'policy' must be an object with permission/prohibition rules")
+        formats = body.get("formats") or [transfers.PULL_FORMAT]
+        if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
+            raise BadRequest("'formats' must be a list of strings")
+        dataset, offer = catalog.publish(
+            ctx,
+            path=Path(path) if path else None,
+            title=title,
+            description=_str(body, "description", required=False) or "",
+            policy=policy,
+            formats=formats,
+            dataset_id=_str(body, "id", required=False),
+            offer_id=_str(body, "offerId", required=False),
+        )
+        return {"id": dataset.id, "offerId": offer.id, "sha256": dataset.sha256, "size": dataset.size}
+
+    def remote_catalog(request: Request, body: Any) -> Any:
+        peer_id, address = peer(body)
+        return node.dsp_client.catalog(address, peer_id)
+
+    def negotiation_start(request: Request, body: Any) -> Any:
+        peer_id, address = peer(body)
+        dataset_id = _str(body, "datasetId")
+        offer_id = _str(body, "offerId", required=False)
+        assert dataset_id is not None
+        offer = body.get("offer")
+        if not isinstance(offer, dict):
+            remote = node.dsp_client.dataset(address, peer_id, dataset_id)
+            offers = [o for o in remote.get("hasPolicy", []) if isinstance(o, dict)]
+            chosen = [o for o in offers if offer_id is None or o.get("@id") == offer_id]
+            if not chosen:
+                raise BadRequest(f"dataset {dataset_id} has no offer {offer_id}")
+            offer = chosen[0]
+        neg = negotiations.request(ctx, provider_id=peer_id, provider_address=address, dataset_id=dataset_id, offer=offer)
+        return negotiations.view(neg)
+
+    def negotiation_list(request: Request, body: Any) -> Any:
+        return [negotiations.view(x) for x in negotiations.list_all(ctx, *_page(request))]
+
+    def negotiation_get(request: Request, body: Any) -> Any:
+        return negotiations.view(negotiations.get(ctx, request.path_params["id"]))
+
+    def negotiation_act(request: Request, body: Any) -> Any:
+        action = request.path_params["action"]
+        if action not in ("terminate", "accept", "verify", "agree", "offer", "finalize"):
+            raise NotFound(f"no action {action}")
+        reason = _str(body, "reason", required=False)
+        return negotiations.view(negotiations.act(ctx, request.path_params["id"], action, reason))
+
+    def agreement_get(request: Request, body: Any) -> Any:
+        with ctx.db.tx() as tx:
+            agreement = repo.get_agreement(tx, request.path_params["id"])
+        if agreement is None:
+            raise NotFound(f"no agreement {request.path_params['id']}")
+        return agreement.policy
+
+    def transfer_start(request: Request, body: Any) -> Any:
+        agreement_id = _str(body, "agreementId")
+        assert agreement_id is not None
+        fmt = _str(body, "format", required=False) or transfers.PULL_FORMAT
+        return transfers.view(transfers.request(ctx, agreement_id=agreement_id, format=fmt))
+
+    def transfer_list(request: Request, body: Any) -> Any:
+        return [transfers.view(x) for x in transfers.list_all(ctx, *_page(request))]
+
+    def transfer_get(request: Request, body: Any) -> Any:
+        return transfers.view(transfers.get(ctx, request.path_params["id"]))
+
+    def transfer_act(request: Request, body: Any) -> Any:
+        action = request.path_params["action"]
+        if action not in ("terminate", "suspend", "resume", "complete", "start"):
+            raise NotFound(f"no action {action}")
+        reason = _str(body, "reason", required=False)
+        return transfers.view(transfers.act(ctx, request.path_params["id"], action, reason))
+
+    return [
+        Route("/api/health", endpoint(health), methods=["GET"]),
+        Route("/api/datasets", endpoint(datasets_list), methods=["GET"]),
+        Route("/api/datasets", endpoint(datasets_add, 201), methods=["POST"]),
+        Route("/api/catalog", endpoint(remote_catalog), methods=["POST"]),
+        Route("/api/negotiations", endpoint(negotiation_list), methods=["GET"]),
+        Route("/api/negotiations", endpoint(negotiation_start, 201), methods=["POST"]),
+        Route("/api/negotiations/{id}", endpoint(negotiation_get), methods=["GET"]),
+        Route("/api/negotiations/{id}/{action}", endpoint(negotiation_act), methods=["POST"]),
+        Route("/api/agreements/{id}", endpoint(agreement_get), methods=["GET"]),
+        Route("/api/transfers", endpoint(transfer_list), methods=["GET"]),
+        Route("/api/transfers", endpoint(transfer_start, 201), methods=["POST"]),
+        Route("/api/transfers/{id}", endpoint(transfer_get), methods=["GET"]),
+        Route("/api/transfers/{id}/{action}", endpoint(transfer_act), methods=["POST"]),
+    ]
+
+
+def _page(request: Request) -> tuple[int, int]:
+    try:
+        limit = int(request.query_params.get("limit", "100"))
+        offset = int(request.query_params.get("offset", "0"))
+    except ValueError as exc:
+        raise BadRequest("limit and offset must be integers") from exc
+    if not (1 <= limit <= 1000) or offset < 0:
+        raise BadRequest("limit must be 1..1000 and offset >= 0")
+    return limit, offset

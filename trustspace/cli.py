@@ -1,0 +1,307 @@
+"""The ``trustspace`` command line: run a node, drive it, run the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from trustspace import settings as settings_mod
+from trustspace.client import ApiError, ManagementClient
+
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    sys.exit(1)
+
+
+def _load(config: Path | None, flags: dict[str, Any]) -> settings_mod.Settings:
+    try:
+        return settings_mod.load(config, flags=flags)
+    except ValueError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable
+
+
+def _node_options(f: Any) -> Any:
+    for opt in reversed(
+        [
+            click.option("--config", "-c", type=click.Path(path_type=Path, dir_okay=False), help="Settings file (TOML)."),
+            click.option("--participant-id", help=settings_mod.BY_NAME["participant_id"].help),
+            click.option("--host", help=settings_mod.BY_NAME["host"].help),
+            click.option("--port", type=int, help=settings_mod.BY_NAME["port"].help),
+            click.option("--public-url", help=settings_mod.BY_NAME["public_url"].help),
+            click.option("--data-dir", help=settings_mod.BY_NAME["data_dir"].help),
+            click.option("--database", help=settings_mod.BY_NAME["database"].help),
+            click.option("--trust-list", help=settings_mod.BY_NAME["trust_list"].help),
+            click.option("--management-key", help=settings_mod.BY_NAME["management_key"].help),
+            click.option("--tck", is_flag=True, default=None, help=settings_mod.BY_NAME["tck"].help),
+            click.option("--log-level", help=settings_mod.BY_NAME["log_level"].help),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trustspace")
+def main() -> None:
+    """trustspace: a trusted data space node speaking the Dataspace Protocol 2025-1.
+
+    Run a node with `serve`, try everything with `demo`, and drive a running node
+    (publish, catalog, negotiate, transfer, download) with the other commands.
+    Those talk to the node's management API: --node URL and --key KEY, or the
+    TRUSTSPACE_NODE and TRUSTSPACE_MANAGEMENT_KEY environment variables.
+    """
+
+
+@main.command()
+@_node_options
+def serve(config: Path | None, **flags: Any) -> None:
+    """Run one node (DSP endpoints, data plane, management API)."""
+    import logging
+
+    import uvicorn
+
+    from trustspace.node import Node
+
+    s = _load(config, flags)
+    if s.tck and flags.get("port") is None and "port" not in s.sources.get("port", ""):
+        if s.sources["port"] == "default":
+            s = _load(config, {**flags, "port": 8181})
+        if s.sources["data_dir"] == "default":
+            import tempfile
+
+            s = _load(config, {**flags, "port": s.port, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")})
+    elif s.tck and s.sources["data_dir"] == "default":
+        import tempfile
+
+        s = _load(config, {**flags, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")})
+    logging.basicConfig(level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        node = Node(s)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+        return
+    console.print(f"trustspace node [bold]{s.participant_id}[/bold]  DSP {node.ctx.dsp_base}  database {node.db.redacted_url}")
+    if s.tck:
+        console.print(f"TCK profile ON: webhooks {s.base_url}/tck/negotiations/requests, {s.base_url}/tck/transfers/requests")
+    uvicorn.run(node.app, host=s.host, port=s.port, log_level=str(s.log_level).lower(), access_log=False, lifespan="on")
+
+
+@main.command()
+@_node_options
+def init(config: Path | None, **flags: Any) -> None:
+    """Create the data folder and key pair; print this node's trust-list entry."""
+    from trustspace.trust.keys import NodeKey
+
+    s = _load(config, flags)
+    key = NodeKey.load_or_create(s.data_path / "node.key")
+    entry = {"id": s.participant_id, "public_key": key.public_b64, "address": s.base_url + "/dsp/2025-1"}
+    click.echo(json.dumps(entry, indent=2))
+
+
+@main.command("settings")
+@_node_options
+def show_settings(config: Path | None, **flags: Any) -> None:
+    """Print the effective settings and where each value came from (secrets hidden)."""
+    s = _load(config, flags)
+    table = Table("setting", "value", "source", "meaning")
+    for (name, value, source), spec in zip(settings_mod.describe(s), settings_mod.SETTINGS, strict=True):
+        table.add_row(name, value, source, spec.help)
+    console.print(table)
+
+
+# --- driving a node ---------------------------------------------------------------------------
+
+node_option = click.option("--node", envvar="TRUSTSPACE_NODE", default="http://127.0.0.1:8080", show_default=True, help="Management URL of the node to drive.")
+key_option = click.option("--key", envvar="TRUSTSPACE_MANAGEMENT_KEY", required=True, help="Management key of that node.")
+
+
+def _client(node: str, key: str) -> ManagementClient:
+    return ManagementClient(node, key)
+
+
+def _call(node: str, key: str, method: str, path: str, body: Any = None) -> Any:
+    with _client(node, key) as c:
+        try:
+            return c.call(method, path, body)
+        except ApiError as exc:
+            _fail(str(exc))
+
+
+def _print(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@main.command()
+@node_option
+@key_option
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--title", help="Dataset title (default: the file name).")
+@click.option("--description", default="", help="Dataset description.")
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="JSON file with the offer's ODRL rules (default: permission to use).")
+@click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
+def publish(node: str, key: str, file: Path, title: str | None, description: str, policy_file: Path | None, dataset_id: str | None) -> None:
+    """Publish FILE as a dataset with an offer (the node copies the file)."""
+    body: dict[str, Any] = {"path": str(file.resolve()), "title": title or file.name, "description": description}
+    if policy_file:
+        try:
+            body["policy"] = json.loads(policy_file.read_text())
+        except ValueError as exc:
+            _fail(f"{policy_file} is not valid JSON: {exc}")
+    if dataset_id:
+        body["id"] = dataset_id
+    _print(_call(node, key, "POST", "/api/datasets", body))
+
+
+@main.command()
+@node_option
+@key_option
+@click.argument("address")
+@click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
+def catalog(node: str, key: str, address: str, provider_id: str | None) -> None:
+    """Show the catalog of the provider at ADDRESS (its DSP base URL)."""
+    data = _call(node, key, "POST", "/api/catalog", {"address": address, "providerId": provider_id})
+    table = Table("dataset", "title", "offers", "formats")
+    for d in data.get("dataset", []):
+        table.add_row(d["@id"], str(d.get("title", "")), ", ".join(o["@id"] for o in d.get("hasPolicy", [])), ", ".join(x["format"] for x in d.get("distribution", [])))
+    console.print(f"catalog of [bold]{data.get('participantId')}[/bold]")
+    console.print(table)
+
+
+@main.command()
+@node_option
+@key_option
+@click.argument("address")
+@click.argument("dataset_id")
+@click.option("--offer", "offer_id", help="Offer id (default: the dataset's first offer).")
+@click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
+@click.option("--wait/--no-wait", default=True, help="Follow the negotiation until it ends.")
+def negotiate(node: str, key: str, address: str, dataset_id: str, offer_id: str | None, provider_id: str | None, wait: bool) -> None:
+    """Negotiate a contract for DATASET_ID with the provider at ADDRESS."""
+    with _client(node, key) as c:
+        try:
+            neg = c.call("POST", "/api/negotiations", {"address": address, "datasetId": dataset_id, "offerId": offer_id, "providerId": provider_id})
+            console.print(f"negotiation {neg['id']}: {neg['state']}")
+            if wait:
+                neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"], on_change=lambda p: console.print(f"  -> {p['state']}"))
+        except ApiError as exc:
+            _fail(str(exc))
+    _print(neg)
+    if neg["state"] == "TERMINATED":
+        _fail(f"negotiation terminated: {neg.get('error')}")
+
+
+@main.command()
+@node_option
+@key_option
+def negotiations(node: str, key: str) -> None:
+    """List this node's negotiations."""
+    table = Table("id", "role", "state", "counterparty", "dataset", "agreement")
+    for n in _call(node, key, "GET", "/api/negotiations"):
+        table.add_row(n["id"], n["role"], n["state"], n["counterpartyId"], n["datasetId"], n.get("agreementId") or "")
+    console.print(table)
+
+
+@main.command()
+@node_option
+@key_option
+def transfers(node: str, key: str) -> None:
+    """List this node's transfer processes."""
+    table = Table("id", "role", "state", "counterparty", "agreement", "format")
+    for t in _call(node, key, "GET", "/api/transfers"):
+        table.add_row(t["id"], t["role"], t["state"], t["counterpartyId"], t["agreementId"], t["format"])
+    console.print(table)
+
+
+@main.group()
+def transfer() -> None:
+    """Start and steer transfer processes."""
+
+
+@transfer.command("start")
+@node_option
+@key_option
+@click.argument("agreement_id")
+@click.option("--format", "fmt", default="HttpData-PULL", show_default=True)
+@click.option("--wait/--no-wait", default=True, help="Wait until the provider started it.")
+def transfer_start(node: str, key: str, agreement_id: str, fmt: str, wait: bool) -> None:
+    """Request a transfer under AGREEMENT_ID."""
+    with _client(node, key) as c:
+        try:
+            tp = c.call("POST", "/api/transfers", {"agreementId": agreement_id, "format": fmt})
+            if wait:
+                tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED", "COMPLETED"])
+        except ApiError as exc:
+            _fail(str(exc))
+    _print(tp)
+
+
+for _action in ("suspend", "resume", "complete", "terminate"):
+
+    def _make(action: str) -> None:
+        @transfer.command(action, help=f"{action.capitalize()} transfer TRANSFER_ID.")
+        @node_option
+        @key_option
+        @click.argument("transfer_id")
+        @click.option("--reason", help="Reason sent to the counterparty.")
+        def cmd(node: str, key: str, transfer_id: str, reason: str | None) -> None:
+            _print(_call(node, key, "POST", f"/api/transfers/{transfer_id}/{action}", {"reason": reason}))
+
+    _make(_action)
+
+
+@main.command()
+@node_option
+@key_option
+@click.argument("negotiation_id")
+@click.option("--reason", help="Reason sent to the counterparty.")
+def terminate(node: str, key: str, negotiation_id: str, reason: str | None) -> None:
+    """Terminate negotiation NEGOTIATION_ID."""
+    _print(_call(node, key, "POST", f"/api/negotiations/{negotiation_id}/terminate", {"reason": reason}))
+
+
+@main.command()
+@node_option
+@key_option
+@click.argument("transfer_id")
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Where to write the data.")
+@click.option("--sha256", "expected", help="Expected SHA-256; the download fails if it differs.")
+def download(node: str, key: str, transfer_id: str, out: Path, expected: str | None) -> None:
+    """Download the data of a STARTED pull transfer (resumes a partial download)."""
+    from trustspace.transferui import download_with_progress
+
+    tp = _call(node, key, "GET", f"/api/transfers/{transfer_id}")
+    if tp.get("state") != "STARTED" or not tp.get("endpoint"):
+        _fail(f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED with a data address")
+    try:
+        result = download_with_progress(console, tp["endpoint"], tp["authorization"], out)
+    except Exception as exc:  # a download error is reported, not raised at the user
+        _fail(f"download failed: {exc}")
+        return
+    console.print(f"{result.size} bytes -> {out}  sha256 {result.sha256}")
+    if expected and expected != result.sha256:
+        _fail(f"checksum mismatch: expected {expected}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run the whole flow once and exit (0 on success).")
+@click.option("--dir", "workdir", type=click.Path(path_type=Path, file_okay=False), help="Folder for the demo nodes (default: a new temporary folder).")
+@click.option("--size-mib", default=32, show_default=True, help="Size of the sample dataset.")
+def demo(once: bool, workdir: Path | None, size_mib: int) -> None:
+    """Start a provider and a consumer node and run catalog -> contract -> transfer -> download."""
+    from trustspace.demo import run_demo
+
+    sys.exit(run_demo(console, once=once, workdir=workdir, size_mib=size_mib))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""A small client for a node's management API, used by the CLI and the demo."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    pass
+
+
+class ManagementClient:
+    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {key}"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ManagementClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            response = self.http.request(method, self.url + path, json=body)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the node at {self.url}: {exc}") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400:
+            reason = data.get("error") if isinstance(data, dict) else response.text[:300]
+            raise ApiError(f"{method} {path}: HTTP {response.status_code}: {reason}")
+        return data
+
+    def wait(
+        self,
+        path: str,
+        states: Iterable[str],
+        *,
+        timeout: float = 30.0,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Follow a process until it reaches one of ``states`` (or a terminal one)."""
+        wanted = set(states) | {"TERMINATED"}
+        deadline = time.monotonic() + timeout
+        last = None
+        delay = 0.01
+        while True:
+            process: dict[str, Any] = self.call("GET", path)
+            if process["state"] != last:
+                last = process["state"]
+                if on_change:
+                    on_change(process)
+            if process["state"] in wanted:
+                return process
+            if time.monotonic() > deadline:
+                raise ApiError(f"{path} stayed {process['state']} for {timeout:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)

@@ -1,0 +1,176 @@
+"""``trustspace demo``: two real nodes on loopback and the whole DSP flow.
+
+The provider and the consumer run as separate processes with their own SQLite
+files and keys; they trust each other through generated trust lists.  The demo
+drives them only through their management APIs, like any user would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from trustspace.client import ApiError, ManagementClient
+from trustspace.transferui import download_with_progress
+from trustspace.trust.keys import NodeKey
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample_csv(path: Path, size_mib: int) -> str:
+    """Write a deterministic CSV of about ``size_mib`` MiB; return its SHA-256."""
+    digest = hashlib.sha256()
+    target = size_mib << 20
+    written = 0
+    regions = ("CN-SH", "CN-BJ", "CN-GD", "DE-BY", "FR-IDF")
+    with path.open("wb") as f:
+        header = b"reading_id,region,sensor,timestamp,value\n"
+        f.write(header)
+        digest.update(header)
+        written += len(header)
+        i = 0
+        while written < target:
+            rows = []
+            for j in range(i, i + 5000):
+                rows.append(f"{j},{regions[j % 5]},s{j % 97},2026-01-01T00:{j % 60:02d}:00Z,{(j * 7919) % 10007 / 100:.2f}\n")
+            chunk = "".join(rows).encode()
+            f.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+            i += 5000
+    return digest.hexdigest()
+
+
+class DemoNode:
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.dir = root / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.key = secrets.token_urlsafe(24)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dsp = f"{self.url}/dsp/2025-1"
+        self.public_key = NodeKey.load_or_create(self.dir / "node.key").public_b64
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def entry(self) -> dict[str, str]:
+        return {"id": self.name, "public_key": self.public_key, "address": self.dsp}
+
+    def start(self, trusted: list[dict[str, str]]) -> None:
+        trust_file = self.dir / "trust.json"
+        trust_file.write_text(json.dumps({"participants": trusted}, indent=2))
+        env = {
+            **os.environ,
+            "TRUSTSPACE_PARTICIPANT_ID": self.name,
+            "TRUSTSPACE_PORT": str(self.port),
+            "TRUSTSPACE_DATA_DIR": str(self.dir),
+            "TRUSTSPACE_TRUST_LIST": str(trust_file),
+            "TRUSTSPACE_MANAGEMENT_KEY": self.key,
+            "TRUSTSPACE_LOG_LEVEL": "warning",
+        }
+        log = (self.dir / "node.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "trustspace", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        with ManagementClient(self.url, self.key, timeout=2) as c:
+            while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise ApiError(f"{self.name} exited; see {self.dir / 'node.log'}")
+                try:
+                    c.call("GET", "/api/health")
+                    return
+                except ApiError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: int) -> int:
+    root = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
+    provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
+    try:
+        provider.start([consumer.entry()])
+        consumer.start([provider.entry()])
+        provider.wait_ready()
+        consumer.wait_ready()
+        console.print(f"[bold]provider[/bold] {provider.url}  (DSP {provider.dsp}, log {provider.dir / 'node.log'})")
+        console.print(f"[bold]consumer[/bold] {consumer.url}  (DSP {consumer.dsp}, log {consumer.dir / 'node.log'})")
+        _flow(console, root, provider, consumer, size_mib)
+        console.print("[green]demo complete: the data arrived intact[/green]")
+        if not once:
+            console.print("The nodes keep running; press Ctrl-C to stop them.")
+            console.print(f"  management keys: provider {provider.key}  consumer {consumer.key}")
+            while True:
+                time.sleep(3600)
+        return 0
+    except ApiError as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        provider.stop()
+        consumer.stop()
+
+
+def _flow(console: Console, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int) -> None:
+    sample = root / "sensor-readings.csv"
+    expected = sample_csv(sample, size_mib)
+    with ManagementClient(provider.url, provider.key) as p, ManagementClient(consumer.url, consumer.key) as c:
+        published: dict[str, Any] = p.call("POST", "/api/datasets", {"path": str(sample), "title": "Sensor readings 2026", "description": "Hourly readings from five regions (sample data)."})
+        console.print(f"1. provider published dataset {published['id']} ({published['size']} bytes, sha256 {published['sha256'][:16]}...)")
+        cat = c.call("POST", "/api/catalog", {"address": provider.dsp})
+        datasets = cat.get("dataset", [])
+        console.print(f"2. consumer read the provider's catalog: {len(datasets)} dataset(s)")
+        entry = next((d for d in datasets if d["@id"] == published["id"]), None)
+        if entry is None:
+            raise ApiError("the published dataset is not in the catalog")
+        offer = entry["hasPolicy"][0]
+        console.print(f"3. negotiating offer {offer['@id']}")
+        neg = c.call("POST", "/api/negotiations", {"address": provider.dsp, "datasetId": entry["@id"], "offerId": offer["@id"]})
+        neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"], on_change=lambda x: console.print(f"   negotiation {x['state']}"))
+        if neg["state"] != "FINALIZED":
+            raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
+        console.print(f"   agreement {neg['agreementId']}")
+        tp = c.call("POST", "/api/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"})
+        tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED"], on_change=lambda x: console.print(f"4. transfer {x['state']}"))
+        if tp["state"] != "STARTED":
+            raise ApiError(f"transfer ended {tp['state']}: {tp.get('error')}")
+        out = root / "downloads" / sample.name
+        out.parent.mkdir(exist_ok=True)
+        console.print(f"5. downloading from {tp['endpoint']}")
+        try:
+            result = download_with_progress(console, tp["endpoint"], tp["authorization"], out)
+        except Exception as exc:
+            raise ApiError(f"download failed: {exc}") from exc
+        advertised = (entry.get("checksum") or {}).get("checksumValue")
+        if result.sha256 != expected or advertised != expected:
+            raise ApiError(f"checksum mismatch: got {result.sha256}, expected {expected}")
+        console.print(f"6. sha256 verified: {result.sha256}")
+        tp = c.call("POST", f"/api/transfers/{tp['id']}/complete", {})
+        console.print(f"7. transfer {tp['state']}")

@@ -1,0 +1,59 @@
+"""What every service needs: the store, the node's identity, its clock and its behaviour.
+
+Scripts say what the node does on its own after a process reaches a state:
+``trigger -> actions``.  A trigger is the state reached by a received message,
+or ``INITIAL`` right after the node opened a process itself.  The defaults make
+a node that agrees to its own offers and verifies agreements; the TCK profile
+replaces them per dataset or agreement id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trustspace.core.machine import Role
+from trustspace.store.db import Database
+
+Script = Mapping[str, tuple[str, ...]]
+
+DEFAULT_NEGOTIATION: dict[Role, Script] = {
+    Role.PROVIDER: {"REQUESTED": ("agree",), "ACCEPTED": ("agree",), "VERIFIED": ("finalize",)},
+    Role.CONSUMER: {"OFFERED": ("accept",), "AGREED": ("verify",)},
+}
+DEFAULT_TRANSFER: dict[Role, Script] = {
+    Role.PROVIDER: {"REQUESTED": ("start",)},
+    Role.CONSUMER: {},
+}
+
+
+@dataclass
+class Behaviour:
+    negotiation_overrides: dict[Role, dict[str, Script]] = field(default_factory=dict)
+    transfer_overrides: dict[Role, dict[str, Script]] = field(default_factory=dict)
+
+    def negotiation(self, role: Role, dataset_id: str) -> Script:
+        return self.negotiation_overrides.get(role, {}).get(dataset_id, DEFAULT_NEGOTIATION[role])
+
+    def transfer(self, role: Role, agreement_id: str) -> Script:
+        return self.transfer_overrides.get(role, {}).get(agreement_id, DEFAULT_TRANSFER[role])
+
+
+def new_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+@dataclass
+class NodeContext:
+    db: Database
+    participant_id: str
+    dsp_base: str
+    data_base: str
+    blob_dir: Path
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    clock: Callable[[], float] = time.time
+    ids: Callable[[], str] = new_id
+    wake: Callable[[], None] = lambda: None

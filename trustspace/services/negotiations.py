@@ -1,0 +1,482 @@
+"""Contract negotiation, both sides.
+
+Every state change goes through :data:`trustspace.core.negotiation.NEGOTIATION`:
+``sender = the other role`` for what arrives, ``sender = our role`` for what we
+send.  A received message is applied, persisted and acknowledged; what the node
+does next (its script) is applied in the same transaction and leaves through
+the outbox.
+
+Ownership: a process belongs to one counterparty; another participant asking
+about it gets exactly what it would get for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from trustspace.core import messages as m
+from trustspace.core import negotiation as n
+from trustspace.core.machine import Role
+from trustspace.core.records import Agreement, Negotiation
+from trustspace.services.context import NodeContext
+from trustspace.services.errors import NotFound, Refused
+from trustspace.services.outbound import join, queue
+from trustspace.store import repo
+from trustspace.store.db import Tx
+
+KIND = "negotiation"
+
+# Which message a DSP path carries, and which role sends it.
+PROVIDER_PATHS = {
+    "request": n.REQUEST,
+    "events": n.ACCEPT,
+    "agreement/verification": n.VERIFY,
+    "termination": n.TERMINATE,
+}
+CONSUMER_PATHS = {
+    "offers": n.OFFER,
+    "agreement": n.AGREE,
+    "events": n.FINALIZE,
+    "termination": n.TERMINATE,
+}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rules(policy: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a policy that carry meaning, with empty constraint lists dropped."""
+
+    def clean(rule: Any) -> Any:
+        if isinstance(rule, dict):
+            return {k: clean(v) for k, v in rule.items() if not (k == "constraint" and v == [])}
+        if isinstance(rule, list):
+            return [clean(x) for x in rule]
+        return rule
+
+    return {k: clean(policy[k]) for k in ("permission", "prohibition", "obligation") if k in policy}
+
+
+def as_json(neg: Negotiation) -> m.Json:
+    return m.negotiation(
+        provider_pid=neg.provider_pid or "", consumer_pid=neg.consumer_pid or "", state=neg.state
+    )
+
+
+def view(neg: Negotiation) -> dict[str, Any]:
+    """The management view of a negotiation (plain JSON)."""
+    return {
+        "id": neg.id,
+        "role": neg.role.value,
+        "state": neg.state,
+        "providerPid": neg.provider_pid,
+        "consumerPid": neg.consumer_pid,
+        "counterpartyId": neg.counterparty_id,
+        "counterpartyAddress": neg.counterparty_address,
+        "datasetId": neg.dataset_id,
+        "offerId": neg.offer.get("@id"),
+        "agreementId": neg.agreement_id,
+        "error": neg.error,
+        "createdAt": neg.created_at,
+        "updatedAt": neg.updated_at,
+    }
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_for(ctx: NodeContext, principal: str, pid: str) -> Negotiation:
+    with ctx.db.tx() as tx:
+        return _owned(tx, principal, pid)
+
+
+def _owned(tx: Tx, principal: str, pid: str) -> Negotiation:
+    neg = repo.get_negotiation(tx, pid)
+    if neg is None or neg.counterparty_id != principal:
+        raise NotFound(f"no contract negotiation {pid} for {principal}")
+    return neg
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+
+def receive_initial_request(
+    ctx: NodeContext, principal: str, body: m.Json
+) -> tuple[Negotiation, bool]:
+    """A consumer opens a negotiation.  Returns the process and whether it is new."""
+    m.check(body, "ContractRequestMessage")
+    if "callbackAddress" not in body:
+        raise m.MessageError("an initial ContractRequestMessage needs a callbackAddress")
+    offer = body["offer"]
+    with ctx.db.tx() as tx:
+        existing = repo.find_provider_negotiation(tx, principal, body["consumerPid"])
+        if existing is not None:
+            return existing, False
+        catalog_offer = _match_offer(tx, offer)
+        now = ctx.clock()
+        state = n.NEGOTIATION.apply(None, n.REQUEST, Role.CONSUMER)
+        neg = Negotiation(
+            id=ctx.ids(),
+            role=Role.PROVIDER,
+            state=state,
+            counterparty_id=principal,
+            counterparty_address=body["callbackAddress"],
+            dataset_id=catalog_offer.dataset_id,
+            offer=m.offer_for_request(offer["@id"], catalog_offer.dataset_id, catalog_offer.policy),
+            created_at=now,
+            updated_at=now,
+            consumer_pid=body["consumerPid"],
+        )
+        neg = neg.evolve(provider_pid=neg.id)
+        repo.insert_negotiation(tx, neg)
+        if isinstance(body.get("@id"), str):
+            repo.remember_message(tx, neg.id, body["@id"], now)
+        _run_script(ctx, tx, neg, state)
+        return neg, True
+
+
+def _match_offer(tx: Tx, offer: m.Json) -> Any:
+    catalog_offer = repo.get_offer(tx, offer["@id"])
+    if catalog_offer is None:
+        raise Refused(f"offer {offer['@id']} is not in this catalog")
+    if offer["target"] != catalog_offer.dataset_id:
+        raise Refused(
+            f"offer {offer['@id']} is for dataset {catalog_offer.dataset_id}, not {offer['target']}"
+        )
+    if rules(offer) != rules(catalog_offer.policy):
+        raise Refused(f"the requested terms differ from offer {offer['@id']}")
+    return catalog_offer
+
+
+def receive_initial_offer(
+    ctx: NodeContext, principal: str, body: m.Json
+) -> tuple[Negotiation, bool]:
+    """A provider opens a negotiation with an offer (consumer side)."""
+    m.check(body, "ContractOfferMessage")
+    if "callbackAddress" not in body:
+        raise m.MessageError("an initial ContractOfferMessage needs a callbackAddress")
+    with ctx.db.tx() as tx:
+        now = ctx.clock()
+        state = n.NEGOTIATION.apply(None, n.OFFER, Role.PROVIDER)
+        neg_id = ctx.ids()
+        neg = Negotiation(
+            id=neg_id,
+            role=Role.CONSUMER,
+            state=state,
+            counterparty_id=principal,
+            counterparty_address=body["callbackAddress"],
+            dataset_id=body["offer"]["target"],
+            offer=body["offer"],
+            created_at=now,
+            updated_at=now,
+            provider_pid=body["providerPid"],
+            consumer_pid=neg_id,
+        )
+        repo.insert_negotiation(tx, neg)
+        _run_script(ctx, tx, neg, state)
+        return neg, True
+
+
+def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Json) -> Negotiation:
+    """Any message addressed to an existing process (``pid`` is our own pid)."""
+    expected = message.split(":")[0]
+    m.check(body, expected)
+    if expected == "ContractNegotiationEventMessage":
+        event = m.type_name(body["eventType"])
+        message = f"{expected}:{event}"
+    with ctx.db.tx() as tx:
+        neg = _owned(tx, principal, pid)
+        own = neg.provider_pid if neg.role is Role.PROVIDER else neg.consumer_pid
+        theirs_key = "consumerPid" if neg.role is Role.PROVIDER else "providerPid"
+        own_key = "providerPid" if neg.role is Role.PROVIDER else "consumerPid"
+        if body.get(own_key) != own:
+            raise Refused(f"{own_key} {body.get(own_key)} does not match the process {pid}")
+        theirs = neg.consumer_pid if neg.role is Role.PROVIDER else neg.provider_pid
+        if theirs is not None and body.get(theirs_key) not in (None, theirs):
+            raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
+        msg_id = body.get("@id")
+        if isinstance(msg_id, str) and repo.seen_message(tx, neg.id, msg_id):
+            return neg  # a redelivery: already applied
+        state = n.NEGOTIATION.apply(neg.state, message, neg.role.other)
+        now = ctx.clock()
+        neg = neg.evolve(state=state, updated_at=now)
+        if theirs is None and isinstance(body.get(theirs_key), str):
+            neg = neg.evolve(
+                **{
+                    ("consumer_pid" if neg.role is Role.PROVIDER else "provider_pid"): body[
+                        theirs_key
+                    ]
+                }
+            )
+        if message == n.OFFER or message == n.REQUEST:
+            neg = neg.evolve(offer=body["offer"])
+        elif message == n.AGREE:
+            neg = _accept_agreement(ctx, tx, neg, body["agreement"])
+        elif message == n.TERMINATE:
+            neg = neg.evolve(error=_termination_text(body))
+        repo.update_negotiation(tx, neg)
+        if isinstance(msg_id, str):
+            repo.remember_message(tx, neg.id, msg_id, now)
+        if state not in n.NEGOTIATION.terminal:
+            _run_script(ctx, tx, neg, state)
+        else:
+            repo.drop_pending(tx, neg.id, f"process {state}")
+        return repo.get_negotiation(tx, neg.id) or neg
+
+
+def _termination_text(body: m.Json) -> str:
+    parts = [
+        f"terminated by the counterparty (code {body['code']})"
+        if body.get("code")
+        else "terminated by the counterparty"
+    ]
+    parts.extend(m.reasons(body))
+    return ": ".join(parts[:1]) + ("; " + "; ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def _accept_agreement(ctx: NodeContext, tx: Tx, neg: Negotiation, agreement: m.Json) -> Negotiation:
+    if agreement.get("target") != neg.dataset_id:
+        raise Refused(
+            f"the agreement targets {agreement.get('target')}, the negotiation is for {neg.dataset_id}"
+        )
+    if agreement.get("assignee") != ctx.participant_id:
+        raise Refused(
+            f"the agreement is assigned to {agreement.get('assignee')}, not {ctx.participant_id}"
+        )
+    if agreement.get("assigner") != neg.counterparty_id:
+        raise Refused(
+            f"the agreement's assigner {agreement.get('assigner')} is not the provider {neg.counterparty_id}"
+        )
+    if repo.get_agreement(tx, agreement["@id"]) is None:
+        repo.insert_agreement(
+            tx,
+            Agreement(
+                id=agreement["@id"],
+                negotiation_id=neg.id,
+                dataset_id=neg.dataset_id,
+                provider_id=neg.counterparty_id,
+                consumer_id=ctx.participant_id,
+                policy=agreement,
+                created_at=ctx.clock(),
+            ),
+        )
+    return neg.evolve(agreement_id=agreement["@id"])
+
+
+# --- acting -----------------------------------------------------------------------------------
+
+
+def _run_script(ctx: NodeContext, tx: Tx, neg: Negotiation, trigger: str) -> Negotiation:
+    actions = ctx.behaviour.negotiation(neg.role, neg.dataset_id).get(trigger, ())
+    return perform(ctx, tx, neg, actions)
+
+
+def perform(
+    ctx: NodeContext, tx: Tx, neg: Negotiation, actions: Iterable[str], reason: str | None = None
+) -> Negotiation:
+    delay = 0.0
+    for action in actions:
+        if action.startswith("delay:"):
+            delay += float(action.split(":", 1)[1])
+            continue
+        neg = _act(ctx, tx, neg, action, delay, reason)
+    return neg
+
+
+def _act(
+    ctx: NodeContext, tx: Tx, neg: Negotiation, action: str, delay: float, reason: str | None
+) -> Negotiation:
+    now = ctx.clock()
+    ppid, cpid = neg.provider_pid, neg.consumer_pid
+    to_consumer = neg.counterparty_address
+    to_provider = neg.counterparty_address
+    if action == "offer":
+        message, url = n.OFFER, join(to_consumer, f"negotiations/{cpid}/offers")
+        body = m.contract_offer(provider_pid=neg.id, consumer_pid=cpid, offer=neg.offer)
+    elif action == "agree":
+        message, url = n.AGREE, join(to_consumer, f"negotiations/{cpid}/agreement")
+        agreement = m.agreement(
+            agreement_id=ctx.ids(),
+            offer=neg.offer,
+            target=neg.dataset_id,
+            assigner=ctx.participant_id,
+            assignee=neg.counterparty_id,
+            timestamp=_iso(now),
+        )
+        body = m.contract_agreement(
+            provider_pid=neg.id, consumer_pid=cpid or "", agreement=agreement
+        )
+    elif action == "finalize":
+        message, url = n.FINALIZE, join(to_consumer, f"negotiations/{cpid}/events")
+        body = m.negotiation_event(provider_pid=neg.id, consumer_pid=cpid or "", event="FINALIZED")
+    elif action == "accept":
+        message, url = n.ACCEPT, join(to_provider, "negotiations/{providerPid}/events")
+        body = m.negotiation_event(provider_pid=ppid or "", consumer_pid=neg.id, event="ACCEPTED")
+    elif action == "verify":
+        message, url = (
+            n.VERIFY,
+            join(to_provider, "negotiations/{providerPid}/agreement/verification"),
+        )
+        body = m.agreement_verification(provider_pid=ppid or "", consumer_pid=neg.id)
+    elif action == "counter":
+        message, url = n.REQUEST, join(to_provider, "negotiations/{providerPid}/request")
+        body = m.contract_request(consumer_pid=neg.id, provider_pid=ppid or "", offer=neg.offer)
+    elif action == "terminate":
+        message = n.TERMINATE
+        if neg.role is Role.PROVIDER:
+            url = join(to_consumer, f"negotiations/{cpid}/termination")
+        else:
+            url = join(to_provider, "negotiations/{providerPid}/termination")
+        body = m.negotiation_termination(
+            provider_pid=ppid or "",
+            consumer_pid=cpid or "",
+            code="terminated",
+            reason=[reason or f"terminated by {ctx.participant_id}"],
+        )
+    else:
+        raise ValueError(f"unknown negotiation action {action!r}")
+    state = n.NEGOTIATION.apply(neg.state, message, neg.role)
+    if neg.role is Role.CONSUMER and ppid is None:
+        body["providerPid"] = None  # filled in at send time
+    if action == "agree":
+        repo.insert_agreement(
+            tx,
+            Agreement(
+                id=body["agreement"]["@id"],
+                negotiation_id=neg.id,
+                dataset_id=neg.dataset_id,
+                provider_id=ctx.participant_id,
+                consumer_id=neg.counterparty_id,
+                policy=body["agreement"],
+                created_at=now,
+            ),
+        )
+        neg = neg.evolve(agreement_id=body["agreement"]["@id"])
+    neg = neg.evolve(state=state, updated_at=now)
+    if action == "terminate":
+        neg = neg.evolve(error=reason or f"terminated by {ctx.participant_id}")
+    repo.update_negotiation(tx, neg)
+    queue(
+        ctx,
+        tx,
+        kind=KIND,
+        process_id=neg.id,
+        peer_id=neg.counterparty_id,
+        url=url,
+        body=body,
+        delay=delay,
+        final=action == "terminate",
+    )
+    return neg
+
+
+# --- management (this node acts) --------------------------------------------------------------
+
+
+def request(
+    ctx: NodeContext, *, provider_id: str, provider_address: str, dataset_id: str, offer: m.Json
+) -> Negotiation:
+    """Open a negotiation as consumer with the given catalog offer (``@id`` plus rules)."""
+    if not isinstance(offer.get("@id"), str):
+        raise Refused("the offer needs an @id")
+    with ctx.db.tx() as tx:
+        now = ctx.clock()
+        state = n.NEGOTIATION.apply(None, n.REQUEST, Role.CONSUMER)
+        neg_id = ctx.ids()
+        full_offer = m.offer_for_request(offer["@id"], dataset_id, offer)
+        neg = Negotiation(
+            id=neg_id,
+            role=Role.CONSUMER,
+            state=state,
+            counterparty_id=provider_id,
+            counterparty_address=provider_address,
+            dataset_id=dataset_id,
+            offer=full_offer,
+            created_at=now,
+            updated_at=now,
+            consumer_pid=neg_id,
+        )
+        repo.insert_negotiation(tx, neg)
+        body = m.contract_request(
+            consumer_pid=neg_id, offer=full_offer, callback_address=ctx.dsp_base
+        )
+        queue(
+            ctx,
+            tx,
+            kind=KIND,
+            process_id=neg_id,
+            peer_id=provider_id,
+            url=join(provider_address, "negotiations/request"),
+            body=body,
+        )
+        return _run_script(ctx, tx, neg, "INITIAL")
+
+
+def act(
+    ctx: NodeContext, negotiation_id: str, action: str, reason: str | None = None
+) -> Negotiation:
+    """A manual step (terminate, accept, verify, agree, offer, finalize) on our own process."""
+    with ctx.db.tx() as tx:
+        neg = repo.get_negotiation(tx, negotiation_id)
+        if neg is None:
+            raise NotFound(f"no contract negotiation {negotiation_id}")
+        return perform(ctx, tx, neg, (action,), reason)
+
+
+def get(ctx: NodeContext, negotiation_id: str) -> Negotiation:
+    with ctx.db.tx() as tx:
+        neg = repo.get_negotiation(tx, negotiation_id)
+    if neg is None:
+        raise NotFound(f"no contract negotiation {negotiation_id}")
+    return neg
+
+
+def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Negotiation]:
+    with ctx.db.tx() as tx:
+        return repo.list_negotiations(tx, limit, offset)
+
+
+# --- outbox results -------------------------------------------------------------------------
+
+
+def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: Any) -> None:
+    """Record the counterparty's pid from the answer to an opening message."""
+    neg = repo.get_negotiation(tx, process_id)
+    if neg is None or not isinstance(answer, dict):
+        return
+    if (
+        neg.role is Role.CONSUMER
+        and neg.provider_pid is None
+        and isinstance(answer.get("providerPid"), str)
+    ):
+        repo.update_negotiation(
+            tx, neg.evolve(provider_pid=answer["providerPid"], updated_at=ctx.clock())
+        )
+    if (
+        neg.role is Role.PROVIDER
+        and neg.consumer_pid is None
+        and isinstance(answer.get("consumerPid"), str)
+    ):
+        repo.update_negotiation(
+            tx, neg.evolve(consumer_pid=answer["consumerPid"], updated_at=ctx.clock())
+        )
+
+
+def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool) -> None:
+    """Delivery failed for good: terminate the process with the reason."""
+    neg = repo.get_negotiation(tx, process_id)
+    if neg is None:
+        return
+    repo.drop_pending(tx, neg.id, reason)
+    if neg.state in n.NEGOTIATION.terminal:
+        if neg.error is None:
+            repo.update_negotiation(tx, neg.evolve(error=reason, updated_at=ctx.clock()))
+        return
+    if notify:
+        perform(ctx, tx, neg, ("terminate",), reason)
+    else:
+        state = n.NEGOTIATION.apply(neg.state, n.TERMINATE, neg.role)
+        repo.update_negotiation(tx, neg.evolve(state=state, error=reason, updated_at=ctx.clock()))

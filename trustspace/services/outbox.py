@@ -1,0 +1,173 @@
+"""The outbox worker: delivers queued DSP messages with retries and backoff.
+
+Rules:
+- a message is leased before it is sent, so two workers (threads or replicas
+  on PostgreSQL, which claims with SKIP LOCKED) never send it at once; a lease
+  left by a killed process expires and the message goes out again, and the
+  receiver drops the duplicate by its ``@id``;
+- the messages of one process leave in the order they were queued;
+- 2xx: done.  4xx (other than 408/429): the peer refused, which no retry will
+  change, so the process is terminated with the peer's reason.  Anything else
+  is retried with exponential backoff until the budget is spent, then the
+  process is terminated with the last error;
+- the worker sleeps until woken by a commit that queued work, or until the next
+  retry is due; it never polls faster than it must.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from trustspace.core.records import OutboxItem
+from trustspace.services import negotiations, transfers
+from trustspace.services.context import NodeContext
+from trustspace.services.outbound import fill
+from trustspace.store import repo
+
+log = logging.getLogger("trustspace.outbox")
+
+SERVICES: dict[str, ModuleType] = {"negotiation": negotiations, "transfer": transfers}
+_RETRYABLE_4XX = {408, 425, 429}
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        client: httpx.Client,
+        authorization: Callable[[str], str],
+        *,
+        max_attempts: int = 7,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        concurrency: int = 8,
+        lease: float = 30.0,
+        idle_poll: float = 5.0,
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.authorization = authorization
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.concurrency = concurrency
+        self.lease = lease
+        self.idle_poll = idle_poll
+        self._event = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # keep the worker alive; the next round retries
+                log.exception("outbox round failed")
+                worked = False
+            if worked:
+                continue
+            self._event.wait(self._sleep_time())
+            self._event.clear()
+
+    def _sleep_time(self) -> float:
+        with self.ctx.db.tx() as tx:
+            due = repo.next_due(tx)
+        if due is None:
+            return self.idle_poll
+        return max(0.0, min(self.idle_poll, due - self.ctx.clock()))
+
+    def run_once(self) -> bool:
+        """Claim due messages and deliver them; return whether anything was sent."""
+        self._event.clear()
+        with self.ctx.db.tx() as tx:
+            items = repo.claim_due(
+                tx, now=self.ctx.clock(), lease=self.lease, limit=self.concurrency * 4
+            )
+        if not items:
+            return False
+        list(self._pool.map(self._deliver, items))
+        return True
+
+    def _deliver(self, item: OutboxItem) -> None:
+        service = SERVICES[item.process_kind]
+        with self.ctx.db.tx() as tx:
+            record = (
+                repo.get_negotiation if item.process_kind == "negotiation" else repo.get_transfer
+            )(tx, item.process_id)
+        if record is None:
+            with self.ctx.db.tx() as tx:
+                repo.mark_dead(tx, item.id, "the process no longer exists")
+            return
+        url, body = fill(item.url, item.body, record.provider_pid, record.consumer_pid)
+        status, answer, error = self._post(item.peer_id, url, body)
+        with self.ctx.db.tx() as tx:
+            if status is not None and 200 <= status < 300:
+                repo.mark_sent(tx, item.id)
+                service.delivered(self.ctx, tx, item.process_id, body, answer)
+                return
+            permanent = status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX
+            attempts = item.attempts + 1
+            if permanent or attempts >= self.max_attempts:
+                reason = (
+                    f"{body.get('@type')} refused by {item.peer_id} (HTTP {status}): {error}"
+                    if permanent
+                    else f"{body.get('@type')} could not be delivered to {item.peer_id} after {attempts} attempts: {error}"
+                )
+                log.warning("%s", reason)
+                repo.mark_dead(tx, item.id, reason)
+                service.failed(
+                    self.ctx, tx, item.process_id, reason, notify=permanent and not item.final
+                )
+                return
+            delay = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)))
+            repo.mark_retry(tx, item.id, not_before=self.ctx.clock() + delay, error=error)
+            tx.after_commit(self.wake)
+
+    def _post(self, peer_id: str, url: str, body: dict[str, Any]) -> tuple[int | None, Any, str]:
+        try:
+            response = self.client.post(
+                url,
+                content=json.dumps(body),
+                headers={
+                    "Authorization": self.authorization(peer_id),
+                    "Content-Type": "application/json",
+                },
+            )
+        except httpx.HTTPError as exc:
+            return None, None, f"{type(exc).__name__}: {exc}"
+        try:
+            answer = response.json() if response.content else None
+        except ValueError:
+            answer = None
+        error = ""
+        if response.status_code >= 300:
+            detail = answer.get("reason") if isinstance(answer, dict) else None
+            error = (
+                "; ".join(str(x) for x in detail)
+                if isinstance(detail, list)
+                else response.text[:300]
+            )
+        return response.status_code, answer, error

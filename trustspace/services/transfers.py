@@ -1,0 +1,387 @@
+"""Transfer processes, both sides, and the data-plane grant check.
+
+Same pattern as negotiations: every change passes the transfer table.  The
+provider starts a pull transfer by minting a random token bound to this one
+transfer; only its SHA-256 is stored.  The token opens the data plane only while
+the transfer is STARTED, so suspension, completion and termination close it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from trustspace.core import messages as m
+from trustspace.core import negotiation as n
+from trustspace.core import transfer as t
+from trustspace.core.machine import Role
+from trustspace.core.records import Transfer
+from trustspace.services.context import NodeContext
+from trustspace.services.errors import NotFound, Refused
+from trustspace.services.outbound import join, queue
+from trustspace.store import repo
+from trustspace.store.db import Tx
+
+KIND = "transfer"
+
+PULL_FORMAT = "HttpData-PULL"
+
+PROVIDER_PATHS = {
+    "start": t.START,
+    "completion": t.COMPLETE,
+    "termination": t.TERMINATE,
+    "suspension": t.SUSPEND,
+}
+CONSUMER_PATHS = PROVIDER_PATHS
+_PATH_OF = {
+    t.START: "start",
+    t.COMPLETE: "completion",
+    t.TERMINATE: "termination",
+    t.SUSPEND: "suspension",
+}
+_ACTION = {
+    "start": t.START,
+    "complete": t.COMPLETE,
+    "terminate": t.TERMINATE,
+    "suspend": t.SUSPEND,
+    "resume": t.START,
+}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def as_json(tp: Transfer) -> m.Json:
+    return m.transfer_process(
+        provider_pid=tp.provider_pid or "", consumer_pid=tp.consumer_pid or "", state=tp.state
+    )
+
+
+def view(tp: Transfer) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": tp.id,
+        "role": tp.role.value,
+        "state": tp.state,
+        "providerPid": tp.provider_pid,
+        "consumerPid": tp.consumer_pid,
+        "counterpartyId": tp.counterparty_id,
+        "agreementId": tp.agreement_id,
+        "datasetId": tp.dataset_id,
+        "format": tp.format,
+        "error": tp.error,
+        "createdAt": tp.created_at,
+        "updatedAt": tp.updated_at,
+    }
+    if tp.role is Role.CONSUMER and tp.data_address is not None:
+        out["endpoint"] = tp.data_address.get("endpoint")
+        out["authorization"] = m.endpoint_property(tp.data_address, "authorization")
+    return out
+
+
+def _owned(tx: Tx, principal: str, pid: str) -> Transfer:
+    tp = repo.get_transfer(tx, pid)
+    if tp is None or tp.counterparty_id != principal:
+        raise NotFound(f"no transfer process {pid} for {principal}")
+    return tp
+
+
+def get_for(ctx: NodeContext, principal: str, pid: str) -> Transfer:
+    with ctx.db.tx() as tx:
+        return _owned(tx, principal, pid)
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+
+def receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
+    m.check(body, "TransferRequestMessage")
+    with ctx.db.tx() as tx:
+        existing = repo.find_provider_transfer(tx, principal, body["consumerPid"])
+        if existing is not None:
+            return existing, False
+        agreement = repo.get_agreement(tx, body["agreementId"])
+        if (
+            agreement is None
+            or agreement.consumer_id != principal
+            or agreement.provider_id != ctx.participant_id
+        ):
+            raise Refused(
+                f"agreement {body['agreementId']} is not an agreement of {principal} with this provider"
+            )
+        neg = repo.get_negotiation(tx, agreement.negotiation_id)
+        if neg is None or neg.state != n.FINALIZED:
+            raise Refused(f"agreement {agreement.id} is not finalized")
+        dataset = repo.get_dataset(tx, agreement.dataset_id)
+        formats = dataset.formats if dataset else ()
+        if body["format"] not in formats:
+            raise Refused(
+                f"format {body['format']} is not offered for dataset {agreement.dataset_id} (offered: {', '.join(formats) or 'none'})"
+            )
+        now = ctx.clock()
+        state = t.TRANSFER.apply(None, t.REQUEST, Role.CONSUMER)
+        tp_id = ctx.ids()
+        tp = Transfer(
+            id=tp_id,
+            role=Role.PROVIDER,
+            state=state,
+            counterparty_id=principal,
+            counterparty_address=body["callbackAddress"],
+            agreement_id=agreement.id,
+            dataset_id=agreement.dataset_id,
+            format=body["format"],
+            created_at=now,
+            updated_at=now,
+            provider_pid=tp_id,
+            consumer_pid=body["consumerPid"],
+        )
+        repo.insert_transfer(tx, tp)
+        if isinstance(body.get("@id"), str):
+            repo.remember_message(tx, tp.id, body["@id"], now)
+        _run_script(ctx, tx, tp, state)
+        return tp, True
+
+
+def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Json) -> Transfer:
+    m.check(body, message)
+    with ctx.db.tx() as tx:
+        tp = _owned(tx, principal, pid)
+        own_key = "providerPid" if tp.role is Role.PROVIDER else "consumerPid"
+        theirs_key = "consumerPid" if tp.role is Role.PROVIDER else "providerPid"
+        if body.get(own_key) != tp.id:
+            raise Refused(f"{own_key} {body.get(own_key)} does not match the process {pid}")
+        theirs = tp.consumer_pid if tp.role is Role.PROVIDER else tp.provider_pid
+        if theirs is not None and body.get(theirs_key) != theirs:
+            raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
+        msg_id = body.get("@id")
+        if isinstance(msg_id, str) and repo.seen_message(tx, tp.id, msg_id):
+            return tp
+        state = t.TRANSFER.apply(tp.state, message, tp.role.other)
+        now = ctx.clock()
+        tp = tp.evolve(state=state, updated_at=now)
+        if theirs is None:
+            tp = tp.evolve(provider_pid=body["providerPid"])
+        if (
+            message == t.START
+            and tp.role is Role.CONSUMER
+            and isinstance(body.get("dataAddress"), dict)
+        ):
+            tp = tp.evolve(data_address=body["dataAddress"])
+        if message in (t.TERMINATE, t.SUSPEND) and (body.get("code") or body.get("reason")):
+            detail = "; ".join(m.reasons(body))
+            tp = tp.evolve(
+                error=f"{message} from the counterparty"
+                + (f" ({body['code']})" if body.get("code") else "")
+                + (f": {detail}" if detail else "")
+            )
+        repo.update_transfer(tx, tp)
+        if isinstance(msg_id, str):
+            repo.remember_message(tx, tp.id, msg_id, now)
+        if state in t.TRANSFER.terminal:
+            repo.drop_pending(tx, tp.id, f"process {state}")
+        else:
+            _run_script(ctx, tx, tp, state)
+        return repo.get_transfer(tx, tp.id) or tp
+
+
+# --- acting -----------------------------------------------------------------------------------
+
+
+def _run_script(ctx: NodeContext, tx: Tx, tp: Transfer, trigger: str) -> Transfer:
+    return perform(ctx, tx, tp, ctx.behaviour.transfer(tp.role, tp.agreement_id).get(trigger, ()))
+
+
+def perform(
+    ctx: NodeContext, tx: Tx, tp: Transfer, actions: Iterable[str], reason: str | None = None
+) -> Transfer:
+    delay = 0.0
+    for action in actions:
+        if action.startswith("delay:"):
+            delay += float(action.split(":", 1)[1])
+            continue
+        tp = _act(ctx, tx, tp, action, delay, reason)
+    return tp
+
+
+def _act(
+    ctx: NodeContext, tx: Tx, tp: Transfer, action: str, delay: float, reason: str | None
+) -> Transfer:
+    message = _ACTION.get(action)
+    if message is None:
+        raise ValueError(f"unknown transfer action {action!r}")
+    state = t.TRANSFER.apply(tp.state, message, tp.role)
+    now = ctx.clock()
+    ppid, cpid = tp.provider_pid, tp.consumer_pid
+    if tp.role is Role.PROVIDER:
+        url = join(tp.counterparty_address, f"transfers/{cpid}/{_PATH_OF[message]}")
+    else:
+        url = join(tp.counterparty_address, "transfers/{providerPid}/" + _PATH_OF[message])
+    if message == t.START:
+        address = None
+        if tp.role is Role.PROVIDER and tp.format == PULL_FORMAT:
+            token = secrets.token_urlsafe(32)
+            tp = tp.evolve(token_hash=token_hash(token))
+            address = m.data_address(join(ctx.data_base, tp.id), token)
+        body = m.transfer_start(
+            provider_pid=ppid or "", consumer_pid=cpid or "", data_address=address
+        )
+    else:
+        text = reason or (f"{action} by {ctx.participant_id}" if message != t.COMPLETE else None)
+        body = m.transfer_signal(
+            message,
+            provider_pid=ppid or "",
+            consumer_pid=cpid or "",
+            code=action if message != t.COMPLETE else None,
+            reason=[text] if text else (),
+        )
+        if message == t.TERMINATE:
+            tp = tp.evolve(error=text)
+    if tp.role is Role.CONSUMER and ppid is None:
+        body["providerPid"] = None
+    tp = tp.evolve(state=state, updated_at=now)
+    repo.update_transfer(tx, tp)
+    queue(
+        ctx,
+        tx,
+        kind=KIND,
+        process_id=tp.id,
+        peer_id=tp.counterparty_id,
+        url=url,
+        body=body,
+        delay=delay,
+        final=message == t.TERMINATE,
+    )
+    return tp
+
+
+# --- management -------------------------------------------------------------------------------
+
+
+def request(
+    ctx: NodeContext,
+    *,
+    agreement_id: str,
+    format: str = PULL_FORMAT,
+    provider_address: str | None = None,
+) -> Transfer:
+    """Ask the provider of one of our agreements for a transfer."""
+    with ctx.db.tx() as tx:
+        agreement = repo.get_agreement(tx, agreement_id)
+        if agreement is None or agreement.consumer_id != ctx.participant_id:
+            raise NotFound(f"no agreement {agreement_id} where this node is the consumer")
+        neg = repo.get_negotiation(tx, agreement.negotiation_id)
+        if neg is None or neg.state != n.FINALIZED:
+            raise Refused(f"agreement {agreement_id} is not finalized")
+        address = provider_address or neg.counterparty_address
+        now = ctx.clock()
+        state = t.TRANSFER.apply(None, t.REQUEST, Role.CONSUMER)
+        tp_id = ctx.ids()
+        tp = Transfer(
+            id=tp_id,
+            role=Role.CONSUMER,
+            state=state,
+            counterparty_id=agreement.provider_id,
+            counterparty_address=address,
+            agreement_id=agreement_id,
+            dataset_id=agreement.dataset_id,
+            format=format,
+            created_at=now,
+            updated_at=now,
+            consumer_pid=tp_id,
+        )
+        repo.insert_transfer(tx, tp)
+        body = m.transfer_request(
+            consumer_pid=tp_id,
+            agreement_id=agreement_id,
+            format=format,
+            callback_address=ctx.dsp_base,
+        )
+        queue(
+            ctx,
+            tx,
+            kind=KIND,
+            process_id=tp_id,
+            peer_id=agreement.provider_id,
+            url=join(address, "transfers/request"),
+            body=body,
+        )
+        return _run_script(ctx, tx, tp, "INITIAL")
+
+
+def act(ctx: NodeContext, transfer_id: str, action: str, reason: str | None = None) -> Transfer:
+    with ctx.db.tx() as tx:
+        tp = repo.get_transfer(tx, transfer_id)
+        if tp is None:
+            raise NotFound(f"no transfer process {transfer_id}")
+        return perform(ctx, tx, tp, (action,), reason)
+
+
+def get(ctx: NodeContext, transfer_id: str) -> Transfer:
+    with ctx.db.tx() as tx:
+        tp = repo.get_transfer(tx, transfer_id)
+    if tp is None:
+        raise NotFound(f"no transfer process {transfer_id}")
+    return tp
+
+
+def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Transfer]:
+    with ctx.db.tx() as tx:
+        return repo.list_transfers(tx, limit, offset)
+
+
+def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer, str]:
+    """Check a data-plane token; return the transfer and the file it opens.
+
+    Raises NotFound (401: unknown transfer or wrong token) or Refused (403: the
+    transfer is not STARTED).  Read-only: a refused access changes nothing.
+    """
+    with ctx.db.tx() as tx:
+        tp = repo.get_transfer(tx, transfer_id)
+        if tp is None or tp.role is not Role.PROVIDER or tp.token_hash is None:
+            raise NotFound("unknown transfer or token")
+        if not hmac.compare_digest(tp.token_hash, token_hash(token)):
+            raise NotFound("unknown transfer or token")
+        if tp.state != t.STARTED:
+            raise Refused(
+                f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
+            )
+        dataset = repo.get_dataset(tx, tp.dataset_id)
+    if dataset is None or dataset.path is None:
+        raise Refused(f"dataset {tp.dataset_id} has no content")
+    return tp, dataset.path
+
+
+# --- outbox results -------------------------------------------------------------------------
+
+
+def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: Any) -> None:
+    tp = repo.get_transfer(tx, process_id)
+    if tp is None or not isinstance(answer, dict):
+        return
+    if (
+        tp.role is Role.CONSUMER
+        and tp.provider_pid is None
+        and isinstance(answer.get("providerPid"), str)
+    ):
+        repo.update_transfer(
+            tx, tp.evolve(provider_pid=answer["providerPid"], updated_at=ctx.clock())
+        )
+
+
+def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool) -> None:
+    tp = repo.get_transfer(tx, process_id)
+    if tp is None:
+        return
+    repo.drop_pending(tx, tp.id, reason)
+    if tp.state in t.TRANSFER.terminal:
+        if tp.error is None:
+            repo.update_transfer(tx, tp.evolve(error=reason, updated_at=ctx.clock()))
+        return
+    if notify:
+        perform(ctx, tx, tp, ("terminate",), reason)
+    else:
+        state = t.TRANSFER.apply(tp.state, t.TERMINATE, tp.role)
+        repo.update_transfer(tx, tp.evolve(state=state, error=reason, updated_at=ctx.clock()))

@@ -1,0 +1,130 @@
+"""Node settings: one table, four sources.
+
+Precedence: defaults < settings file (TOML) < environment (``TRUSTSPACE_<NAME>``)
+< command-line flags.  :func:`describe` lists every effective value with where
+it came from; secrets are shown as ``***``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustspace import tckdata
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    type: type = str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("participant_id", "node", "This node's participant id (issuer of its DSP tokens)."),
+    Setting("host", "127.0.0.1", "Address to listen on."),
+    Setting("port", 8080, "Port to listen on.", int),
+    Setting("public_url", "", "URL other participants use to reach this node (default http://HOST:PORT)."),
+    Setting("data_dir", "./trustspace-data", "Folder for the node key, the SQLite file and dataset blobs."),
+    Setting("database", "", "sqlite:///PATH or postgresql://... (default: SQLite file in data_dir)."),
+    Setting("trust_list", "", "JSON file of trusted participants: id, public_key, address."),
+    Setting("management_key", "", "Bearer key for the management API (/api); empty disables it.", str, True),
+    Setting("token_ttl", 60.0, "Lifetime of the signed DSP request tokens, in seconds.", float),
+    Setting("outbox_attempts", 7, "Delivery attempts per DSP message before the process is terminated.", int),
+    Setting("outbox_backoff", 0.5, "First retry delay in seconds; doubles per attempt.", float),
+    Setting("tck", False, "Expose the DSP TCK test profile (seed data, scripts, webhooks). Never in production.", bool),
+    Setting("tck_authorization", tckdata.DEFAULT_AUTHORIZATION, "Authorization value accepted as the TCK participant.", str, True),
+    Setting("log_level", "info", "Logging level."),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _convert(setting: Setting, value: Any, source: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if setting.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
+        return setting.type(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {setting.name} from {source}: {value!r} is not a valid {setting.type.__name__}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def base_url(self) -> str:
+        return str(self.values["public_url"] or f"http://{self.values['host']}:{self.values['port']}").rstrip("/")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.values["data_dir"]).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        return str(self.values["database"] or f"sqlite:///{self.data_path / 'trustspace.db'}")
+
+
+def load(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    values = {s.name: s.default for s in SETTINGS}
+    sources = {s.name: "default" for s in SETTINGS}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"cannot read settings file {config_file}: {exc}") from exc
+        for key, value in data.items():
+            if key not in BY_NAME:
+                raise ValueError(f"{config_file}: unknown setting {key!r}")
+            values[key] = _convert(BY_NAME[key], value, str(config_file))
+            sources[key] = f"file {config_file}"
+    for s in SETTINGS:
+        var = f"TRUSTSPACE_{s.name.upper()}"
+        if var in env:
+            values[s.name] = _convert(s, env[var], f"${var}")
+            sources[s.name] = f"env {var}"
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        if key not in BY_NAME:
+            raise ValueError(f"unknown setting {key!r}")
+        values[key] = _convert(BY_NAME[key], value, "flag")
+        sources[key] = "flag"
+    return Settings(values, sources)
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    rows = []
+    for s in SETTINGS:
+        value = settings.values[s.name]
+        shown = "***" if s.secret and value else repr(value)
+        rows.append((s.name, shown, settings.sources[s.name]))
+    return rows

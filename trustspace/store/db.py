@@ -1,0 +1,149 @@
+"""Connections, transactions and migrations for SQLite and PostgreSQL.
+
+SQL is written once with ``?`` placeholders and portable types; the PostgreSQL
+side rewrites placeholders to ``%s``.  Rules:
+
+- every transaction is a write transaction (SQLite ``BEGIN IMMEDIATE``), so
+  read-check-write sequences in services cannot interleave;
+- each thread has its own connection (sqlite3 and psycopg connections are not
+  shared between threads here);
+- callbacks registered with :meth:`Tx.after_commit` run only once the commit
+  succeeded (used to wake the outbox worker), never on rollback.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from trustspace.store.schema import MIGRATIONS
+
+Row = dict[str, Any]
+
+
+class Tx:
+    """One open transaction: ``execute`` / ``one`` / ``all`` with ``?`` placeholders."""
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self._cur = cursor
+        self.dialect = dialect
+        self._after: list[Callable[[], None]] = []
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._cur.execute(self._sql(sql), tuple(params))
+        return int(self._cur.rowcount)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self._cur.execute(self._sql(sql), tuple(params))
+        row = self._cur.fetchone()
+        return None if row is None else dict(row)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._cur.execute(self._sql(sql), tuple(params))
+        return [dict(r) for r in self._cur.fetchall()]
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after.append(fn)
+
+
+class Database:
+    """A SQLite file or a PostgreSQL server, chosen by URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgresql"
+        else:
+            self.dialect = "sqlite"
+            path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+            if not path:
+                raise ValueError(f"cannot read a SQLite path from {url!r}")
+            self.path = Path(path)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    @property
+    def redacted_url(self) -> str:
+        if self.dialect == "sqlite":
+            return self.url
+        head, sep, tail = self.url.partition("@")
+        if not sep:
+            return self.url
+        scheme, _, cred = head.partition("://")
+        user = cred.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}" if ":" in cred else self.url
+
+    def _connect(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        else:
+            conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        conn = self._connect()
+        if self.dialect == "sqlite":
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            tx = Tx(cur, self.dialect)
+            try:
+                yield tx
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        else:
+            with conn.transaction(), conn.cursor() as cur:
+                tx = Tx(cur, self.dialect)
+                yield tx
+        for fn in tx._after:
+            fn()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; return the schema version."""
+        with self.tx() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.one("SELECT max(version) AS v FROM schema_version")
+            current = int(row["v"]) if row and row["v"] is not None else 0
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                for statement in script(self.dialect):
+                    tx.execute(statement)
+                tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                current = version
+        return current
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with suppress(Exception):  # closing on shutdown must not raise
+                conn.close()
+        self._local = threading.local()

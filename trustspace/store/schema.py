@@ -1,0 +1,115 @@
+"""Schema migrations, in order; each returns its statements for a dialect.
+
+Migrations are append-only: never edit a released one, add the next.
+JSON documents are stored as text; times are seconds since the epoch (float).
+States are stored as the spec's names, as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Migration = Callable[[str], list[str]]
+
+
+def _v1(dialect: str) -> list[str]:
+    serial = (
+        "BIGSERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [
+        f"""CREATE TABLE datasets (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            path TEXT,
+            filename TEXT,
+            media_type TEXT NOT NULL DEFAULT 'application/octet-stream',
+            size {big},
+            sha256 TEXT,
+            formats TEXT NOT NULL,
+            created_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE offers (
+            id TEXT PRIMARY KEY,
+            dataset_id TEXT NOT NULL REFERENCES datasets(id),
+            policy TEXT NOT NULL,
+            created_at {real} NOT NULL
+        )""",
+        "CREATE INDEX offers_dataset ON offers (dataset_id)",
+        f"""CREATE TABLE negotiations (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            provider_pid TEXT,
+            consumer_pid TEXT,
+            state TEXT NOT NULL,
+            counterparty_id TEXT NOT NULL,
+            counterparty_address TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            offer TEXT NOT NULL,
+            agreement_id TEXT,
+            error TEXT,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX negotiations_peer_pid ON negotiations (role, counterparty_id, consumer_pid)",
+        "CREATE INDEX negotiations_state ON negotiations (state, updated_at)",
+        f"""CREATE TABLE agreements (
+            id TEXT PRIMARY KEY,
+            negotiation_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            consumer_id TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            created_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE transfers (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            provider_pid TEXT,
+            consumer_pid TEXT,
+            state TEXT NOT NULL,
+            counterparty_id TEXT NOT NULL,
+            counterparty_address TEXT NOT NULL,
+            agreement_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            format TEXT NOT NULL,
+            data_address TEXT,
+            token_hash TEXT,
+            error TEXT,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX transfers_peer_pid ON transfers (role, counterparty_id, consumer_pid)",
+        f"""CREATE TABLE outbox (
+            id {serial},
+            process_kind TEXT NOT NULL,
+            process_id TEXT NOT NULL,
+            peer_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            body TEXT NOT NULL,
+            final INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before {real} NOT NULL,
+            lease_until {real} NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at {real} NOT NULL
+        )""",
+        "CREATE INDEX outbox_due ON outbox (status, not_before)",
+        "CREATE INDEX outbox_process ON outbox (process_id, status)",
+        f"""CREATE TABLE received_messages (
+            process_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            received_at {real} NOT NULL,
+            PRIMARY KEY (process_id, message_id)
+        )""",
+        f"""CREATE TABLE seen_tokens (
+            jti TEXT PRIMARY KEY,
+            expires_at {real} NOT NULL
+        )""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1]
