@@ -60,9 +60,13 @@ def api_routes(node: Node) -> list[BaseRoute]:
                     try:
                         body = json.loads(raw)
                     except ValueError:
-                        return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+                        return JSONResponse(
+                            {"error": "the body is not valid JSON"}, status_code=400
+                        )
                 if body is not None and not isinstance(body, dict):
-                    return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+                    return JSONResponse(
+                        {"error": "the body must be a JSON object"}, status_code=400
+                    )
                 body = body or {}
             try:
                 result = await run_in_threadpool(handler, request, body)
@@ -85,14 +89,21 @@ def api_routes(node: Node) -> list[BaseRoute]:
         if peer_id is None:
             entry = node.trust.by_address(address)
             if entry is None:
-                raise BadRequest(f"no participant in the trust list has address {address}; pass providerId")
+                raise BadRequest(
+                    f"no participant in the trust list has address {address}; pass providerId"
+                )
             peer_id = entry.id
         return peer_id, address
 
     def health(request: Request, body: Any) -> Any:
         with ctx.db.tx() as tx:
             pending = repo.pending_count(tx)
-        return {"status": "ok", "participantId": ctx.participant_id, "dsp": ctx.dsp_base, "outboxPending": pending}
+        return {
+            "status": "ok",
+            "participantId": ctx.participant_id,
+            "dsp": ctx.dsp_base,
+            "outboxPending": pending,
+        }
 
     def datasets_list(request: Request, body: Any) -> Any:
         return catalog.list_local(ctx)
@@ -118,7 +129,12 @@ def api_routes(node: Node) -> list[BaseRoute]:
             dataset_id=_str(body, "id", required=False),
             offer_id=_str(body, "offerId", required=False),
         )
-        return {"id": dataset.id, "offerId": offer.id, "sha256": dataset.sha256, "size": dataset.size}
+        return {
+            "id": dataset.id,
+            "offerId": offer.id,
+            "sha256": dataset.sha256,
+            "size": dataset.size,
+        }
 
     def remote_catalog(request: Request, body: Any) -> Any:
         peer_id, address = peer(body)
@@ -137,7 +153,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
             if not chosen:
                 raise BadRequest(f"dataset {dataset_id} has no offer {offer_id}")
             offer = chosen[0]
-        neg = negotiations.request(ctx, provider_id=peer_id, provider_address=address, dataset_id=dataset_id, offer=offer)
+        neg = negotiations.request(
+            ctx, provider_id=peer_id, provider_address=address, dataset_id=dataset_id, offer=offer
+        )
         return negotiations.view(neg)
 
     def negotiation_list(request: Request, body: Any) -> Any:

@@ -33,7 +33,12 @@ def _load(config: Path | None, flags: dict[str, Any]) -> settings_mod.Settings:
 def _node_options(f: Any) -> Any:
     for opt in reversed(
         [
-            click.option("--config", "-c", type=click.Path(path_type=Path, dir_okay=False), help="Settings file (TOML)."),
+            click.option(
+                "--config",
+                "-c",
+                type=click.Path(path_type=Path, dir_okay=False),
+                help="Settings file (TOML).",
+            ),
             click.option("--participant-id", help=settings_mod.BY_NAME["participant_id"].help),
             click.option("--host", help=settings_mod.BY_NAME["host"].help),
             click.option("--port", type=int, help=settings_mod.BY_NAME["port"].help),
@@ -42,7 +47,9 @@ def _node_options(f: Any) -> Any:
             click.option("--database", help=settings_mod.BY_NAME["database"].help),
             click.option("--trust-list", help=settings_mod.BY_NAME["trust_list"].help),
             click.option("--management-key", help=settings_mod.BY_NAME["management_key"].help),
-            click.option("--tck", is_flag=True, default=None, help=settings_mod.BY_NAME["tck"].help),
+            click.option(
+                "--tck", is_flag=True, default=None, help=settings_mod.BY_NAME["tck"].help
+            ),
             click.option("--log-level", help=settings_mod.BY_NAME["log_level"].help),
         ]
     ):
@@ -79,21 +86,37 @@ def serve(config: Path | None, **flags: Any) -> None:
         if s.sources["data_dir"] == "default":
             import tempfile
 
-            s = _load(config, {**flags, "port": s.port, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")})
+            s = _load(
+                config,
+                {**flags, "port": s.port, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")},
+            )
     elif s.tck and s.sources["data_dir"] == "default":
         import tempfile
 
         s = _load(config, {**flags, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")})
-    logging.basicConfig(level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         node = Node(s)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
         return
-    console.print(f"trustspace node [bold]{s.participant_id}[/bold]  DSP {node.ctx.dsp_base}  database {node.db.redacted_url}")
+    console.print(
+        f"trustspace node [bold]{s.participant_id}[/bold]  DSP {node.ctx.dsp_base}  database {node.db.redacted_url}"
+    )
     if s.tck:
-        console.print(f"TCK profile ON: webhooks {s.base_url}/tck/negotiations/requests, {s.base_url}/tck/transfers/requests")
-    uvicorn.run(node.app, host=s.host, port=s.port, log_level=str(s.log_level).lower(), access_log=False, lifespan="on")
+        console.print(
+            f"TCK profile ON: webhooks {s.base_url}/tck/negotiations/requests, {s.base_url}/tck/transfers/requests"
+        )
+    uvicorn.run(
+        node.app,
+        host=s.host,
+        port=s.port,
+        log_level=str(s.log_level).lower(),
+        access_log=False,
+        lifespan="on",
+    )
 
 
 @main.command()
@@ -104,7 +127,11 @@ def init(config: Path | None, **flags: Any) -> None:
 
     s = _load(config, flags)
     key = NodeKey.load_or_create(s.data_path / "node.key")
-    entry = {"id": s.participant_id, "public_key": key.public_b64, "address": s.base_url + "/dsp/2025-1"}
+    entry = {
+        "id": s.participant_id,
+        "public_key": key.public_b64,
+        "address": s.base_url + "/dsp/2025-1",
+    }
     click.echo(json.dumps(entry, indent=2))
 
 
@@ -114,15 +141,25 @@ def show_settings(config: Path | None, **flags: Any) -> None:
     """Print the effective settings and where each value came from (secrets hidden)."""
     s = _load(config, flags)
     table = Table("setting", "value", "source", "meaning")
-    for (name, value, source), spec in zip(settings_mod.describe(s), settings_mod.SETTINGS, strict=True):
+    for (name, value, source), spec in zip(
+        settings_mod.describe(s), settings_mod.SETTINGS, strict=True
+    ):
         table.add_row(name, value, source, spec.help)
     console.print(table)
 
 
 # --- driving a node ---------------------------------------------------------------------------
 
-node_option = click.option("--node", envvar="TRUSTSPACE_NODE", default="http://127.0.0.1:8080", show_default=True, help="Management URL of the node to drive.")
-key_option = click.option("--key", envvar="TRUSTSPACE_MANAGEMENT_KEY", required=True, help="Management key of that node.")
+node_option = click.option(
+    "--node",
+    envvar="TRUSTSPACE_NODE",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Management URL of the node to drive.",
+)
+key_option = click.option(
+    "--key", envvar="TRUSTSPACE_MANAGEMENT_KEY", required=True, help="Management key of that node."
+)
 
 
 def _client(node: str, key: str) -> ManagementClient:
@@ -147,11 +184,28 @@ def _print(data: Any) -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--title", help="Dataset title (default: the file name).")
 @click.option("--description", default="", help="Dataset description.")
-@click.option("--policy", "policy_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="JSON file with the offer's ODRL rules (default: permission to use).")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON file with the offer's ODRL rules (default: permission to use).",
+)
 @click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
-def publish(node: str, key: str, file: Path, title: str | None, description: str, policy_file: Path | None, dataset_id: str | None) -> None:
+def publish(
+    node: str,
+    key: str,
+    file: Path,
+    title: str | None,
+    description: str,
+    policy_file: Path | None,
+    dataset_id: str | None,
+) -> None:
     """Publish FILE as a dataset with an offer (the node copies the file)."""
-    body: dict[str, Any] = {"path": str(file.resolve()), "title": title or file.name, "description": description}
+    body: dict[str, Any] = {
+        "path": str(file.resolve()),
+        "title": title or file.name,
+        "description": description,
+    }
     if policy_file:
         try:
             body["policy"] = json.loads(policy_file.read_text())
@@ -172,7 +226,12 @@ def catalog(node: str, key: str, address: str, provider_id: str | None) -> None:
     data = _call(node, key, "POST", "/api/catalog", {"address": address, "providerId": provider_id})
     table = Table("dataset", "title", "offers", "formats")
     for d in data.get("dataset", []):
-        table.add_row(d["@id"], str(d.get("title", "")), ", ".join(o["@id"] for o in d.get("hasPolicy", [])), ", ".join(x["format"] for x in d.get("distribution", [])))
+        table.add_row(
+            d["@id"],
+            str(d.get("title", "")),
+            ", ".join(o["@id"] for o in d.get("hasPolicy", [])),
+            ", ".join(x["format"] for x in d.get("distribution", [])),
+        )
     console.print(f"catalog of [bold]{data.get('participantId')}[/bold]")
     console.print(table)
 
@@ -185,14 +244,35 @@ def catalog(node: str, key: str, address: str, provider_id: str | None) -> None:
 @click.option("--offer", "offer_id", help="Offer id (default: the dataset's first offer).")
 @click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
 @click.option("--wait/--no-wait", default=True, help="Follow the negotiation until it ends.")
-def negotiate(node: str, key: str, address: str, dataset_id: str, offer_id: str | None, provider_id: str | None, wait: bool) -> None:
+def negotiate(
+    node: str,
+    key: str,
+    address: str,
+    dataset_id: str,
+    offer_id: str | None,
+    provider_id: str | None,
+    wait: bool,
+) -> None:
     """Negotiate a contract for DATASET_ID with the provider at ADDRESS."""
     with _client(node, key) as c:
         try:
-            neg = c.call("POST", "/api/negotiations", {"address": address, "datasetId": dataset_id, "offerId": offer_id, "providerId": provider_id})
+            neg = c.call(
+                "POST",
+                "/api/negotiations",
+                {
+                    "address": address,
+                    "datasetId": dataset_id,
+                    "offerId": offer_id,
+                    "providerId": provider_id,
+                },
+            )
             console.print(f"negotiation {neg['id']}: {neg['state']}")
             if wait:
-                neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"], on_change=lambda p: console.print(f"  -> {p['state']}"))
+                neg = c.wait(
+                    f"/api/negotiations/{neg['id']}",
+                    ["FINALIZED"],
+                    on_change=lambda p: console.print(f"  -> {p['state']}"),
+                )
         except ApiError as exc:
             _fail(str(exc))
     _print(neg)
@@ -207,7 +287,14 @@ def negotiations(node: str, key: str) -> None:
     """List this node's negotiations."""
     table = Table("id", "role", "state", "counterparty", "dataset", "agreement")
     for n in _call(node, key, "GET", "/api/negotiations"):
-        table.add_row(n["id"], n["role"], n["state"], n["counterpartyId"], n["datasetId"], n.get("agreementId") or "")
+        table.add_row(
+            n["id"],
+            n["role"],
+            n["state"],
+            n["counterpartyId"],
+            n["datasetId"],
+            n.get("agreementId") or "",
+        )
     console.print(table)
 
 
@@ -218,7 +305,9 @@ def transfers(node: str, key: str) -> None:
     """List this node's transfer processes."""
     table = Table("id", "role", "state", "counterparty", "agreement", "format")
     for t in _call(node, key, "GET", "/api/transfers"):
-        table.add_row(t["id"], t["role"], t["state"], t["counterpartyId"], t["agreementId"], t["format"])
+        table.add_row(
+            t["id"], t["role"], t["state"], t["counterpartyId"], t["agreementId"], t["format"]
+        )
     console.print(table)
 
 
@@ -254,7 +343,11 @@ for _action in ("suspend", "resume", "complete", "terminate"):
         @click.argument("transfer_id")
         @click.option("--reason", help="Reason sent to the counterparty.")
         def cmd(node: str, key: str, transfer_id: str, reason: str | None) -> None:
-            _print(_call(node, key, "POST", f"/api/transfers/{transfer_id}/{action}", {"reason": reason}))
+            _print(
+                _call(
+                    node, key, "POST", f"/api/transfers/{transfer_id}/{action}", {"reason": reason}
+                )
+            )
 
     _make(_action)
 
@@ -266,14 +359,24 @@ for _action in ("suspend", "resume", "complete", "terminate"):
 @click.option("--reason", help="Reason sent to the counterparty.")
 def terminate(node: str, key: str, negotiation_id: str, reason: str | None) -> None:
     """Terminate negotiation NEGOTIATION_ID."""
-    _print(_call(node, key, "POST", f"/api/negotiations/{negotiation_id}/terminate", {"reason": reason}))
+    _print(
+        _call(
+            node, key, "POST", f"/api/negotiations/{negotiation_id}/terminate", {"reason": reason}
+        )
+    )
 
 
 @main.command()
 @node_option
 @key_option
 @click.argument("transfer_id")
-@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Where to write the data.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the data.",
+)
 @click.option("--sha256", "expected", help="Expected SHA-256; the download fails if it differs.")
 def download(node: str, key: str, transfer_id: str, out: Path, expected: str | None) -> None:
     """Download the data of a STARTED pull transfer (resumes a partial download)."""
@@ -281,7 +384,9 @@ def download(node: str, key: str, transfer_id: str, out: Path, expected: str | N
 
     tp = _call(node, key, "GET", f"/api/transfers/{transfer_id}")
     if tp.get("state") != "STARTED" or not tp.get("endpoint"):
-        _fail(f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED with a data address")
+        _fail(
+            f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED with a data address"
+        )
     try:
         result = download_with_progress(console, tp["endpoint"], tp["authorization"], out)
     except Exception as exc:  # a download error is reported, not raised at the user
@@ -294,7 +399,12 @@ def download(node: str, key: str, transfer_id: str, out: Path, expected: str | N
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run the whole flow once and exit (0 on success).")
-@click.option("--dir", "workdir", type=click.Path(path_type=Path, file_okay=False), help="Folder for the demo nodes (default: a new temporary folder).")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the demo nodes (default: a new temporary folder).",
+)
 @click.option("--size-mib", default=32, show_default=True, help="Size of the sample dataset.")
 def demo(once: bool, workdir: Path | None, size_mib: int) -> None:
     """Start a provider and a consumer node and run catalog -> contract -> transfer -> download."""

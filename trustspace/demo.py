@@ -47,7 +47,9 @@ def sample_csv(path: Path, size_mib: int) -> str:
         while written < target:
             rows = []
             for j in range(i, i + 5000):
-                rows.append(f"{j},{regions[j % 5]},s{j % 97},2026-01-01T00:{j % 60:02d}:00Z,{(j * 7919) % 10007 / 100:.2f}\n")
+                rows.append(
+                    f"{j},{regions[j % 5]},s{j % 97},2026-01-01T00:{j % 60:02d}:00Z,{(j * 7919) % 10007 / 100:.2f}\n"
+                )
             chunk = "".join(rows).encode()
             f.write(chunk)
             digest.update(chunk)
@@ -57,8 +59,11 @@ def sample_csv(path: Path, size_mib: int) -> str:
 
 
 class DemoNode:
-    def __init__(self, name: str, root: Path) -> None:
+    """One node in its own process, driven through its management API."""
+
+    def __init__(self, name: str, root: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.dir = root / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -71,9 +76,10 @@ class DemoNode:
     def entry(self) -> dict[str, str]:
         return {"id": self.name, "public_key": self.public_key, "address": self.dsp}
 
-    def start(self, trusted: list[dict[str, str]]) -> None:
+    def start(self, trusted: list[dict[str, str]] | None = None) -> None:
         trust_file = self.dir / "trust.json"
-        trust_file.write_text(json.dumps({"participants": trusted}, indent=2))
+        if trusted is not None:
+            trust_file.write_text(json.dumps({"participants": trusted}, indent=2))
         env = {
             **os.environ,
             "TRUSTSPACE_PARTICIPANT_ID": self.name,
@@ -82,9 +88,15 @@ class DemoNode:
             "TRUSTSPACE_TRUST_LIST": str(trust_file),
             "TRUSTSPACE_MANAGEMENT_KEY": self.key,
             "TRUSTSPACE_LOG_LEVEL": "warning",
+            **self.extra_env,
         }
-        log = (self.dir / "node.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "trustspace", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        log = (self.dir / "node.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trustspace", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
@@ -100,6 +112,19 @@ class DemoNode:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run (crash tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def client(self) -> ManagementClient:
+        return ManagementClient(self.url, self.key)
+
+    def log_text(self) -> str:
+        path = self.dir / "node.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -118,8 +143,12 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
         consumer.start([provider.entry()])
         provider.wait_ready()
         consumer.wait_ready()
-        console.print(f"[bold]provider[/bold] {provider.url}  (DSP {provider.dsp}, log {provider.dir / 'node.log'})")
-        console.print(f"[bold]consumer[/bold] {consumer.url}  (DSP {consumer.dsp}, log {consumer.dir / 'node.log'})")
+        console.print(
+            f"[bold]provider[/bold] {provider.url}  (DSP {provider.dsp}, log {provider.dir / 'node.log'})"
+        )
+        console.print(
+            f"[bold]consumer[/bold] {consumer.url}  (DSP {consumer.dsp}, log {consumer.dir / 'node.log'})"
+        )
         _flow(console, root, provider, consumer, size_mib)
         console.print("[green]demo complete: the data arrived intact[/green]")
         if not once:
@@ -138,12 +167,27 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
         consumer.stop()
 
 
-def _flow(console: Console, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int) -> None:
+def _flow(
+    console: Console, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int
+) -> None:
     sample = root / "sensor-readings.csv"
     expected = sample_csv(sample, size_mib)
-    with ManagementClient(provider.url, provider.key) as p, ManagementClient(consumer.url, consumer.key) as c:
-        published: dict[str, Any] = p.call("POST", "/api/datasets", {"path": str(sample), "title": "Sensor readings 2026", "description": "Hourly readings from five regions (sample data)."})
-        console.print(f"1. provider published dataset {published['id']} ({published['size']} bytes, sha256 {published['sha256'][:16]}...)")
+    with (
+        ManagementClient(provider.url, provider.key) as p,
+        ManagementClient(consumer.url, consumer.key) as c,
+    ):
+        published: dict[str, Any] = p.call(
+            "POST",
+            "/api/datasets",
+            {
+                "path": str(sample),
+                "title": "Sensor readings 2026",
+                "description": "Hourly readings from five regions (sample data).",
+            },
+        )
+        console.print(
+            f"1. provider published dataset {published['id']} ({published['size']} bytes, sha256 {published['sha256'][:16]}...)"
+        )
         cat = c.call("POST", "/api/catalog", {"address": provider.dsp})
         datasets = cat.get("dataset", [])
         console.print(f"2. consumer read the provider's catalog: {len(datasets)} dataset(s)")
@@ -152,13 +196,27 @@ def _flow(console: Console, root: Path, provider: DemoNode, consumer: DemoNode, 
             raise ApiError("the published dataset is not in the catalog")
         offer = entry["hasPolicy"][0]
         console.print(f"3. negotiating offer {offer['@id']}")
-        neg = c.call("POST", "/api/negotiations", {"address": provider.dsp, "datasetId": entry["@id"], "offerId": offer["@id"]})
-        neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"], on_change=lambda x: console.print(f"   negotiation {x['state']}"))
+        neg = c.call(
+            "POST",
+            "/api/negotiations",
+            {"address": provider.dsp, "datasetId": entry["@id"], "offerId": offer["@id"]},
+        )
+        neg = c.wait(
+            f"/api/negotiations/{neg['id']}",
+            ["FINALIZED"],
+            on_change=lambda x: console.print(f"   negotiation {x['state']}"),
+        )
         if neg["state"] != "FINALIZED":
             raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
         console.print(f"   agreement {neg['agreementId']}")
-        tp = c.call("POST", "/api/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"})
-        tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED"], on_change=lambda x: console.print(f"4. transfer {x['state']}"))
+        tp = c.call(
+            "POST", "/api/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"}
+        )
+        tp = c.wait(
+            f"/api/transfers/{tp['id']}",
+            ["STARTED"],
+            on_change=lambda x: console.print(f"4. transfer {x['state']}"),
+        )
         if tp["state"] != "STARTED":
             raise ApiError(f"transfer ended {tp['state']}: {tp.get('error')}")
         out = root / "downloads" / sample.name

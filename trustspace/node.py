@@ -58,7 +58,9 @@ class Node:
         self.key = NodeKey.load_or_create(data / "node.key")
         self.db = Database(settings.database_url)
         self.db.migrate()
-        self.trust = TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
+        self.trust = (
+            TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
+        )
         base = settings.base_url
         self.ctx = NodeContext(
             db=self.db,
@@ -67,10 +69,14 @@ class Node:
             data_base=base + "/data",
             blob_dir=data / "blobs",
         )
-        verifier = TokenVerifier(settings.participant_id, self.trust, StoreReplayGuard(self.db, time.time))
+        verifier = TokenVerifier(
+            settings.participant_id, self.trust, StoreReplayGuard(self.db, time.time)
+        )
         token_auth = TokenAuthenticator(verifier, time.time)
         self.auth: Authenticator = token_auth
-        self.http = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64))
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
+        )
         self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
             self.ctx,
@@ -84,12 +90,20 @@ class Node:
         if settings.tck:
             from trustspace import tck
 
-            self.auth = FixedHeaderAuthenticator(settings.tck_authorization, tck.TCK_PARTICIPANT, token_auth)
+            self.auth = FixedHeaderAuthenticator(
+                settings.tck_authorization, tck.TCK_PARTICIPANT, token_auth
+            )
             extra_routes = tck.install(self)
         self.app = self._build_app(extra_routes)
 
     def authorization(self, peer_id: str) -> str:
-        token = issue_token(self.key, self.settings.participant_id, peer_id, now=time.time(), ttl=self.settings.token_ttl)
+        token = issue_token(
+            self.key,
+            self.settings.participant_id,
+            peer_id,
+            now=time.time(),
+            ttl=self.settings.token_ttl,
+        )
         return bearer(token)
 
     def authorize_data(self, transfer_id: str, token: str) -> Grant:

@@ -30,16 +30,48 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("participant_id", "node", "This node's participant id (issuer of its DSP tokens)."),
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8080, "Port to listen on.", int),
-    Setting("public_url", "", "URL other participants use to reach this node (default http://HOST:PORT)."),
-    Setting("data_dir", "./trustspace-data", "Folder for the node key, the SQLite file and dataset blobs."),
-    Setting("database", "", "sqlite:///PATH or postgresql://... (default: SQLite file in data_dir)."),
+    Setting(
+        "public_url",
+        "",
+        "URL other participants use to reach this node (default http://HOST:PORT).",
+    ),
+    Setting(
+        "data_dir",
+        "./trustspace-data",
+        "Folder for the node key, the SQLite file and dataset blobs.",
+    ),
+    Setting(
+        "database", "", "sqlite:///PATH or postgresql://... (default: SQLite file in data_dir)."
+    ),
     Setting("trust_list", "", "JSON file of trusted participants: id, public_key, address."),
-    Setting("management_key", "", "Bearer key for the management API (/api); empty disables it.", str, True),
+    Setting(
+        "management_key",
+        "",
+        "Bearer key for the management API (/api); empty disables it.",
+        str,
+        True,
+    ),
     Setting("token_ttl", 60.0, "Lifetime of the signed DSP request tokens, in seconds.", float),
-    Setting("outbox_attempts", 7, "Delivery attempts per DSP message before the process is terminated.", int),
+    Setting(
+        "outbox_attempts",
+        7,
+        "Delivery attempts per DSP message before the process is terminated.",
+        int,
+    ),
     Setting("outbox_backoff", 0.5, "First retry delay in seconds; doubles per attempt.", float),
-    Setting("tck", False, "Expose the DSP TCK test profile (seed data, scripts, webhooks). Never in production.", bool),
-    Setting("tck_authorization", tckdata.DEFAULT_AUTHORIZATION, "Authorization value accepted as the TCK participant.", str, True),
+    Setting(
+        "tck",
+        False,
+        "Expose the DSP TCK test profile (seed data, scripts, webhooks). Never in production.",
+        bool,
+    ),
+    Setting(
+        "tck_authorization",
+        tckdata.DEFAULT_AUTHORIZATION,
+        "Authorization value accepted as the TCK participant.",
+        str,
+        True,
+    ),
     Setting("log_level", "info", "Logging level."),
 )
 
@@ -61,7 +93,9 @@ def _convert(setting: Setting, value: Any, source: str) -> Any:
             raise ValueError(text)
         return setting.type(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {setting.name} from {source}: {value!r} is not a valid {setting.type.__name__}") from exc
+        raise ValueError(
+            f"setting {setting.name} from {source}: {value!r} is not a valid {setting.type.__name__}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -77,7 +111,9 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return str(self.values["public_url"] or f"http://{self.values['host']}:{self.values['port']}").rstrip("/")
+        return str(
+            self.values["public_url"] or f"http://{self.values['host']}:{self.values['port']}"
+        ).rstrip("/")
 
     @property
     def data_path(self) -> Path:

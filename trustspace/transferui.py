@@ -10,7 +10,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from trustspace.dataplane.client import DownloadResult, download
 
 
-def download_with_progress(console: Console, endpoint: str, token: str, out: Path) -> DownloadResult:
+def download_with_progress(
+    console: Console, endpoint: str, token: str, out: Path
+) -> DownloadResult:
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

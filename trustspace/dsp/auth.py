@@ -37,13 +37,17 @@ class TokenAuthenticator:
 class FixedHeaderAuthenticator:
     """Test profile only: one configured header value stands for one participant."""
 
-    def __init__(self, value: str, participant_id: str, fallback: TokenAuthenticator | None) -> None:
+    def __init__(
+        self, value: str, participant_id: str, fallback: TokenAuthenticator | None
+    ) -> None:
         self.value = value
         self.participant_id = participant_id
         self.fallback = fallback
 
     def authenticate(self, authorization: str | None) -> str:
-        if authorization is not None and hmac.compare_digest(authorization.encode(), self.value.encode()):
+        if authorization is not None and hmac.compare_digest(
+            authorization.encode(), self.value.encode()
+        ):
             return self.participant_id
         if self.fallback is None:
             raise AuthError("missing or unknown Authorization value")

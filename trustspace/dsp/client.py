@@ -40,7 +40,9 @@ class DspClient:
         if response.status_code != 200:
             reason = data.get("reason") if isinstance(data, dict) else None
             text = "; ".join(map(str, reason)) if isinstance(reason, list) else response.text[:300]
-            raise RemoteError(response.status_code, f"{url} answered {response.status_code}: {text}")
+            raise RemoteError(
+                response.status_code, f"{url} answered {response.status_code}: {text}"
+            )
         if not isinstance(data, dict):
             raise RemoteError(response.status_code, f"{url} did not answer with a JSON object")
         return data

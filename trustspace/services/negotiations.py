@@ -475,7 +475,7 @@ def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool)
         if neg.error is None:
             repo.update_negotiation(tx, neg.evolve(error=reason, updated_at=ctx.clock()))
         return
-    if notify:
+    if notify and neg.provider_pid and neg.consumer_pid:  # the peer knows the process
         perform(ctx, tx, neg, ("terminate",), reason)
     else:
         state = n.NEGOTIATION.apply(neg.state, n.TERMINATE, neg.role)

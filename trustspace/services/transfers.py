@@ -380,7 +380,7 @@ def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool)
         if tp.error is None:
             repo.update_transfer(tx, tp.evolve(error=reason, updated_at=ctx.clock()))
         return
-    if notify:
+    if notify and tp.provider_pid and tp.consumer_pid:  # the peer knows the process
         perform(ctx, tx, tp, ("terminate",), reason)
     else:
         state = t.TRANSFER.apply(tp.state, t.TERMINATE, tp.role)

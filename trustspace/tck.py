@@ -1,0 +1,182 @@
+"""The DSP TCK test profile (``trustspace serve --tck``); off unless asked for.
+
+What the Eclipse DSP TCK needs from a connector under test, in remote mode:
+seed datasets and finalized agreements with the TCK's default ids, scripted
+behaviour per dataset / agreement id (the same script hook every node has,
+with other scripts), two webhooks that make the node start a negotiation or a
+transfer as consumer, and one ``Authorization`` value accepted as the TCK's
+participant.  The facts themselves live in :mod:`trustspace.tckdata`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from trustspace import tckdata
+from trustspace.core import negotiation as n
+from trustspace.core.machine import Role, TransitionError
+from trustspace.core.records import Agreement, Dataset, Negotiation, Offer
+from trustspace.services import negotiations, transfers
+from trustspace.services.errors import NotFound, Refused
+from trustspace.services.transfers import PULL_FORMAT
+from trustspace.store import repo
+
+if TYPE_CHECKING:
+    from trustspace.node import Node
+
+TCK_PARTICIPANT = tckdata.TCK_PARTICIPANT
+USE = {"permission": [{"action": "use"}]}
+
+
+def install(node: Node) -> list[BaseRoute]:
+    ctx = node.ctx
+    behaviour = ctx.behaviour
+    behaviour.negotiation_overrides[Role.PROVIDER] = dict(tckdata.NEGOTIATION_PROVIDER_SCRIPTS)
+    behaviour.negotiation_overrides[Role.CONSUMER] = dict(tckdata.NEGOTIATION_CONSUMER_SCRIPTS)
+    behaviour.transfer_overrides[Role.PROVIDER] = dict(tckdata.TRANSFER_PROVIDER_SCRIPTS)
+    behaviour.transfer_overrides[Role.CONSUMER] = dict(tckdata.TRANSFER_CONSUMER_SCRIPTS)
+    seed(node)
+    return routes(node)
+
+
+def seed(node: Node) -> None:
+    ctx = node.ctx
+    now = ctx.clock()
+    sample = ctx.blob_dir / "tck-sample.txt"
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    sample.write_text("trustspace TCK sample data\n")
+    dataset_ids = set(tckdata.SEED_DATASETS) | set(tckdata.PROVIDER_AGREEMENTS.values())
+    with ctx.db.tx() as tx:
+        for dataset_id in sorted(dataset_ids):
+            if repo.get_dataset(tx, dataset_id) is None:
+                repo.insert_dataset(
+                    tx,
+                    Dataset(
+                        id=dataset_id,
+                        title=f"TCK dataset {dataset_id}",
+                        description="",
+                        formats=(PULL_FORMAT,),
+                        created_at=now,
+                        path=str(sample),
+                        filename="tck-sample.txt",
+                        media_type="text/plain",
+                        size=sample.stat().st_size,
+                    ),
+                )
+            offer_id = tckdata.SEED_OFFER_IDS.get(dataset_id, f"{dataset_id}:offer")
+            if repo.get_offer(tx, offer_id) is None:
+                repo.insert_offer(
+                    tx, Offer(id=offer_id, dataset_id=dataset_id, policy=USE, created_at=now)
+                )
+        for agreement_id, dataset_id in tckdata.PROVIDER_AGREEMENTS.items():
+            _seed_agreement(node, tx, agreement_id, dataset_id, Role.PROVIDER, now)
+        for agreement_id, dataset_id in tckdata.CONSUMER_AGREEMENTS.items():
+            _seed_agreement(node, tx, agreement_id, dataset_id, Role.CONSUMER, now)
+
+
+def _seed_agreement(
+    node: Node, tx: Any, agreement_id: str, dataset_id: str, role: Role, now: float
+) -> None:
+    if repo.get_agreement(tx, agreement_id) is not None:
+        return
+    ctx = node.ctx
+    neg_id = f"urn:tck:negotiation:{agreement_id}"
+    provider, consumer = (
+        (ctx.participant_id, TCK_PARTICIPANT)
+        if role is Role.PROVIDER
+        else (TCK_PARTICIPANT, ctx.participant_id)
+    )
+    policy = {
+        "@id": agreement_id,
+        "@type": "Agreement",
+        "target": dataset_id,
+        "assigner": provider,
+        "assignee": consumer,
+        **USE,
+    }
+    repo.insert_negotiation(
+        tx,
+        Negotiation(
+            id=neg_id,
+            role=role,
+            state=n.FINALIZED,
+            counterparty_id=TCK_PARTICIPANT,
+            counterparty_address="",
+            dataset_id=dataset_id,
+            offer={"@id": f"{dataset_id}:offer", "target": dataset_id, **USE},
+            created_at=now,
+            updated_at=now,
+            provider_pid=neg_id if role is Role.PROVIDER else f"urn:tck:peer:{agreement_id}",
+            consumer_pid=neg_id if role is Role.CONSUMER else f"urn:tck:peer:{agreement_id}",
+            agreement_id=agreement_id,
+        ),
+    )
+    repo.insert_agreement(
+        tx, Agreement(agreement_id, neg_id, dataset_id, provider, consumer, policy, now)
+    )
+
+
+def routes(node: Node) -> list[BaseRoute]:
+    ctx = node.ctx
+
+    async def read(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        return body
+
+    def need(body: dict[str, Any], *keys: str) -> str | None:
+        missing = [k for k in keys if not isinstance(body.get(k), str) or not body[k]]
+        return f"missing {', '.join(missing)}" if missing else None
+
+    async def negotiation_request(request: Request) -> Response:
+        body = await read(request)
+        if isinstance(body, Response):
+            return body
+        if problem := need(body, "providerId", "offerId", "datasetId", "connectorAddress"):
+            return JSONResponse({"error": problem}, status_code=400)
+        offer = {"@id": body["offerId"], "@type": "Offer", **USE}
+        try:
+            neg = await run_in_threadpool(
+                negotiations.request,
+                ctx,
+                provider_id=body["providerId"],
+                provider_address=body["connectorAddress"],
+                dataset_id=body["datasetId"],
+                offer=offer,
+            )
+        except (Refused, NotFound, TransitionError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(negotiations.view(neg), status_code=201)
+
+    async def transfer_request(request: Request) -> Response:
+        body = await read(request)
+        if isinstance(body, Response):
+            return body
+        if problem := need(body, "agreementId", "format", "connectorAddress"):
+            return JSONResponse({"error": problem}, status_code=400)
+        try:
+            tp = await run_in_threadpool(
+                transfers.request,
+                ctx,
+                agreement_id=body["agreementId"],
+                format=body["format"],
+                provider_address=body["connectorAddress"],
+            )
+        except (Refused, NotFound, TransitionError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(transfers.view(tp), status_code=201)
+
+    return [
+        Route("/tck/negotiations/requests", negotiation_request, methods=["POST"]),
+        Route("/tck/transfers/requests", transfer_request, methods=["POST"]),
+    ]
