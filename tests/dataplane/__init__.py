@@ -1,0 +1,1 @@
+"""Tests of the HTTP pull data plane (server, client, memory use)."""
