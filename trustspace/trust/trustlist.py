@@ -1,0 +1,92 @@
+"""The static trust list: which participants a node accepts, their keys and addresses.
+
+Immutable once loaded; ``add`` returns a new list.  Load errors name the entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from trustspace.trust.keys import public_key_from_b64
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    public_key_b64: str
+    address: str | None = None
+
+
+class TrustList:
+    def __init__(self, participants: Iterable[Participant]) -> None:
+        self._by_id: dict[str, Participant] = {}
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for p in participants:
+            if p.id in self._by_id:
+                raise ValueError(f"participant {p.id!r} is listed twice")
+            self._keys[p.id] = public_key_from_b64(p.public_key_b64)
+            self._by_id[p.id] = p
+
+    @classmethod
+    def load(cls, path: Path) -> TrustList:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read trust list {path}: {exc}") from exc
+        entries = data.get("participants") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError(f'{path}: expected {{"participants": [...]}}')
+        participants = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ValueError(f"{path}: entry {i} is not an object")
+            for field in ("id", "public_key"):
+                if not isinstance(entry.get(field), str) or not entry[field]:
+                    raise ValueError(f"{path}: entry {i} ({entry.get('id', '?')}) lacks {field!r}")
+            try:
+                public_key_from_b64(entry["public_key"])
+            except ValueError as exc:
+                raise ValueError(f"{path}: entry {i} ({entry['id']}): {exc}") from exc
+            participants.append(Participant(entry["id"], entry["public_key"], entry.get("address")))
+        try:
+            return cls(participants)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    def dump(self, path: Path) -> None:
+        entries = [
+            {
+                "id": p.id,
+                "public_key": p.public_key_b64,
+                **({"address": p.address} if p.address else {}),
+            }
+            for p in self
+        ]
+        path.write_text(json.dumps({"participants": entries}, indent=2))
+
+    def public_key(self, participant_id: str) -> Ed25519PublicKey | None:
+        return self._keys.get(participant_id)
+
+    def get(self, participant_id: str) -> Participant | None:
+        return self._by_id.get(participant_id)
+
+    def by_address(self, url: str) -> Participant | None:
+        wanted = url.rstrip("/")
+        for p in self._by_id.values():
+            if p.address is not None and p.address.rstrip("/") == wanted:
+                return p
+        return None
+
+    def add(self, participant: Participant) -> TrustList:
+        return TrustList([*self._by_id.values(), participant])
+
+    def __iter__(self) -> Iterator[Participant]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
