@@ -39,7 +39,11 @@ SCHEMA_FOR = {
 def load_schema(path: Path) -> Any:
     # Some official schemas write a JSON pointer without its leading slash
     # ("#definitions/X"); read it as the pointer it means.
-    return json.loads(path.read_text().replace("json#definitions/", "json#/definitions/").replace('"#definitions/', '"#/definitions/'))
+    return json.loads(
+        path.read_text()
+        .replace("json#definitions/", "json#/definitions/")
+        .replace('"#definitions/', '"#/definitions/')
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +63,53 @@ def validate(spec_dir: Path) -> Any:
     return run
 
 
-OFFER = {"@id": "urn:offer:1", "@type": "Offer", "permission": [{"action": "use", "constraint": [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-training"}]}]}
+OFFER = {
+    "@id": "urn:offer:1",
+    "@type": "Offer",
+    "permission": [
+        {
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-training"}
+            ],
+        }
+    ],
+}
 
 
 def built() -> list[dict[str, Any]]:
     offer = m.offer_for_request("urn:offer:1", "urn:ds:1", OFFER)
-    agreement = m.agreement(agreement_id="urn:agr:1", offer=offer, target="urn:ds:1", assigner="provider", assignee="consumer", timestamp="2026-11-24T10:00:00Z")
-    dataset = m.dataset(dataset_id="urn:ds:1", offers=[m.offer_for_catalog("urn:offer:1", OFFER)], formats=["HttpData-PULL"], service_id="urn:svc", title="t", description="d", extra={"byteSize": 3})
+    agreement = m.agreement(
+        agreement_id="urn:agr:1",
+        offer=offer,
+        target="urn:ds:1",
+        assigner="provider",
+        assignee="consumer",
+        timestamp="2026-11-24T10:00:00Z",
+    )
+    dataset = m.dataset(
+        dataset_id="urn:ds:1",
+        offers=[m.offer_for_catalog("urn:offer:1", OFFER)],
+        formats=["HttpData-PULL"],
+        service_id="urn:svc",
+        title="t",
+        description="d",
+        extra={"byteSize": 3},
+    )
     return [
-        m.catalog(catalog_id="urn:cat", participant_id="provider", service_id="urn:svc", endpoint_url="http://x/dsp/2025-1", datasets=[dataset]),
+        m.catalog(
+            catalog_id="urn:cat",
+            participant_id="provider",
+            service_id="urn:svc",
+            endpoint_url="http://x/dsp/2025-1",
+            datasets=[dataset],
+        ),
         m.with_context(dataset),
         {"@context": list(m.CONTEXT), "@type": "CatalogRequestMessage"},
         m.error("CatalogError", code="not-found", reason=["no dataset"]),
-        m.contract_request(consumer_pid="c1", offer=offer, callback_address="http://consumer/dsp/2025-1"),
+        m.contract_request(
+            consumer_pid="c1", offer=offer, callback_address="http://consumer/dsp/2025-1"
+        ),
         m.contract_request(consumer_pid="c1", provider_pid="p1", offer=offer),
         m.contract_offer(provider_pid="p1", consumer_pid="c1", offer=offer),
         m.contract_offer(provider_pid="p1", offer=offer, callback_address="http://provider/cb"),
@@ -79,15 +117,38 @@ def built() -> list[dict[str, Any]]:
         m.agreement_verification(provider_pid="p1", consumer_pid="c1"),
         m.negotiation_event(provider_pid="p1", consumer_pid="c1", event="ACCEPTED"),
         m.negotiation_event(provider_pid="p1", consumer_pid="c1", event="FINALIZED"),
-        m.negotiation_termination(provider_pid="p1", consumer_pid="c1", code="x", reason=["because"]),
+        m.negotiation_termination(
+            provider_pid="p1", consumer_pid="c1", code="x", reason=["because"]
+        ),
         m.negotiation(provider_pid="p1", consumer_pid="c1", state="AGREED"),
         m.error("ContractNegotiationError", code="invalid-state", reason=["no"], provider_pid="p1"),
-        m.transfer_request(consumer_pid="c1", agreement_id="urn:agr:1", format="HttpData-PULL", callback_address="http://c"),
-        m.transfer_start(provider_pid="p1", consumer_pid="c1", data_address=m.data_address("http://p/data/1", "tok")),
+        m.transfer_request(
+            consumer_pid="c1",
+            agreement_id="urn:agr:1",
+            format="HttpData-PULL",
+            callback_address="http://c",
+        ),
+        m.transfer_start(
+            provider_pid="p1",
+            consumer_pid="c1",
+            data_address=m.data_address("http://p/data/1", "tok"),
+        ),
         m.transfer_start(provider_pid="p1", consumer_pid="c1"),
-        m.transfer_signal("TransferSuspensionMessage", provider_pid="p1", consumer_pid="c1", code="suspend", reason=["pause"]),
+        m.transfer_signal(
+            "TransferSuspensionMessage",
+            provider_pid="p1",
+            consumer_pid="c1",
+            code="suspend",
+            reason=["pause"],
+        ),
         m.transfer_signal("TransferCompletionMessage", provider_pid="p1", consumer_pid="c1"),
-        m.transfer_signal("TransferTerminationMessage", provider_pid="p1", consumer_pid="c1", code="t", reason=["r"]),
+        m.transfer_signal(
+            "TransferTerminationMessage",
+            provider_pid="p1",
+            consumer_pid="c1",
+            code="t",
+            reason=["r"],
+        ),
         m.transfer_process(provider_pid="p1", consumer_pid="c1", state="STARTED"),
         m.error("TransferError", code="x", reason=["y"]),
     ]
@@ -100,7 +161,9 @@ def test_built_messages_validate(validate: Any, body: dict[str, Any]) -> None:
 
 
 def test_the_schema_check_is_real(validate: Any) -> None:
-    broken = m.contract_request(consumer_pid="c1", offer={"@id": "x", "@type": "Offer"}, callback_address="http://c")
+    broken = m.contract_request(
+        consumer_pid="c1", offer={"@id": "x", "@type": "Offer"}, callback_address="http://c"
+    )
     with pytest.raises(AssertionError):
         validate(broken)
 
@@ -142,7 +205,11 @@ def test_official_examples_pass_our_checker(spec_dir: Path, example: str, kind: 
 
 
 def test_tolerated_extras() -> None:
-    body = m.contract_request(consumer_pid="c1", offer=m.offer_for_request("o", "d", {"permission": [{"action": "use", "constraint": []}]}), callback_address="http://c")
+    body = m.contract_request(
+        consumer_pid="c1",
+        offer=m.offer_for_request("o", "d", {"permission": [{"action": "use", "constraint": []}]}),
+        callback_address="http://c",
+    )
     body["@id"] = "urn:msg:1"
     body["offer"]["assigner"] = "someone"
     assert m.check(body, "ContractRequestMessage") is body
@@ -160,13 +227,58 @@ def test_tolerated_extras() -> None:
         ({"@context": [], "@type": 3}, "@type"),
         ({"@context": [], "@type": "TransferStartMessage"}, "expected @type"),
         ({"@context": [], "@type": "ContractRequestMessage", "consumerPid": "c"}, "offer"),
-        ({"@context": [], "@type": "ContractRequestMessage", "consumerPid": "c", "offer": {"@id": "o", "@type": "Offer", "target": "d", "permission": [{"action": "use"}]}}, "exactly one"),
-        ({"@context": [], "@type": "ContractRequestMessage", "consumerPid": "c", "callbackAddress": "x", "offer": {"@id": "o", "@type": "Offer", "permission": [{"action": "use"}]}}, "target"),
-        ({"@context": [], "@type": "ContractNegotiationEventMessage", "providerPid": "p", "consumerPid": "c", "eventType": "DONE"}, "eventType"),
-        ({"@context": [], "@type": "ContractNegotiationTerminationMessage", "providerPid": "p", "consumerPid": 5}, "consumerPid"),
+        (
+            {
+                "@context": [],
+                "@type": "ContractRequestMessage",
+                "consumerPid": "c",
+                "offer": {
+                    "@id": "o",
+                    "@type": "Offer",
+                    "target": "d",
+                    "permission": [{"action": "use"}],
+                },
+            },
+            "exactly one",
+        ),
+        (
+            {
+                "@context": [],
+                "@type": "ContractRequestMessage",
+                "consumerPid": "c",
+                "callbackAddress": "x",
+                "offer": {"@id": "o", "@type": "Offer", "permission": [{"action": "use"}]},
+            },
+            "target",
+        ),
+        (
+            {
+                "@context": [],
+                "@type": "ContractNegotiationEventMessage",
+                "providerPid": "p",
+                "consumerPid": "c",
+                "eventType": "DONE",
+            },
+            "eventType",
+        ),
+        (
+            {
+                "@context": [],
+                "@type": "ContractNegotiationTerminationMessage",
+                "providerPid": "p",
+                "consumerPid": 5,
+            },
+            "consumerPid",
+        ),
     ],
 )
 def test_bad_messages_are_refused_with_a_reason(body: Any, fragment: str) -> None:
-    expected = "ContractRequestMessage" if not isinstance(body, dict) else body.get("@type") if isinstance(body.get("@type"), str) and body["@type"] != "TransferStartMessage" else "ContractRequestMessage"
+    expected = (
+        "ContractRequestMessage"
+        if not isinstance(body, dict)
+        else body.get("@type")
+        if isinstance(body.get("@type"), str) and body["@type"] != "TransferStartMessage"
+        else "ContractRequestMessage"
+    )
     with pytest.raises(m.MessageError, match=fragment):
         m.check(body, expected)

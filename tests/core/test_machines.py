@@ -23,7 +23,11 @@ NEGOTIATION_ALLOWED = {
     (n.ACCEPTED, n.AGREE, P): n.AGREED,
     (n.AGREED, n.VERIFY, C): n.VERIFIED,
     (n.VERIFIED, n.FINALIZE, P): n.FINALIZED,
-    **{(s, n.TERMINATE, r): n.TERMINATED for s in (n.REQUESTED, n.OFFERED, n.ACCEPTED, n.AGREED, n.VERIFIED) for r in (P, C)},
+    **{
+        (s, n.TERMINATE, r): n.TERMINATED
+        for s in (n.REQUESTED, n.OFFERED, n.ACCEPTED, n.AGREED, n.VERIFIED)
+        for r in (P, C)
+    },
 }
 
 TRANSFER_ALLOWED = {
@@ -33,11 +37,17 @@ TRANSFER_ALLOWED = {
     (t.SUSPENDED, t.START, C): t.STARTED,
     **{(t.STARTED, t.SUSPEND, r): t.SUSPENDED for r in (P, C)},
     **{(t.STARTED, t.COMPLETE, r): t.COMPLETED for r in (P, C)},
-    **{(s, t.TERMINATE, r): t.TERMINATED for s in (t.REQUESTED, t.STARTED, t.SUSPENDED) for r in (P, C)},
+    **{
+        (s, t.TERMINATE, r): t.TERMINATED
+        for s in (t.REQUESTED, t.STARTED, t.SUSPENDED)
+        for r in (P, C)
+    },
 }
 
 
-def cases(machine: Machine, states: tuple[str, ...], messages: tuple[str, ...]) -> list[tuple[str | None, str, Role]]:
+def cases(
+    machine: Machine, states: tuple[str, ...], messages: tuple[str, ...]
+) -> list[tuple[str | None, str, Role]]:
     return list(itertools.product((None, *states), messages, (P, C)))
 
 
@@ -77,7 +87,15 @@ def test_terminal_states_accept_nothing() -> None:
 
 
 def test_state_names_are_the_spec_names() -> None:
-    assert n.STATES == ("REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED", "FINALIZED", "TERMINATED")
+    assert n.STATES == (
+        "REQUESTED",
+        "OFFERED",
+        "ACCEPTED",
+        "AGREED",
+        "VERIFIED",
+        "FINALIZED",
+        "TERMINATED",
+    )
     assert t.STATES == ("REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED")
     assert n.NEGOTIATION.states == frozenset(n.STATES)
     assert t.TRANSFER.states == frozenset(t.STATES)

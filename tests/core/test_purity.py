@@ -8,8 +8,24 @@ from pathlib import Path
 import trustspace.core
 
 FORBIDDEN = {
-    "os", "io", "socket", "sqlite3", "subprocess", "pathlib", "time", "random", "secrets", "uuid",
-    "datetime", "httpx", "psycopg", "starlette", "uvicorn", "threading", "asyncio", "logging",
+    "os",
+    "io",
+    "socket",
+    "sqlite3",
+    "subprocess",
+    "pathlib",
+    "time",
+    "random",
+    "secrets",
+    "uuid",
+    "datetime",
+    "httpx",
+    "psycopg",
+    "starlette",
+    "uvicorn",
+    "threading",
+    "asyncio",
+    "logging",
 }
 
 
@@ -26,6 +42,8 @@ def test_core_imports_nothing_that_does_io() -> None:
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                if top in FORBIDDEN or (top == "trustspace" and not name.startswith("trustspace.core")):
+                if top in FORBIDDEN or (
+                    top == "trustspace" and not name.startswith("trustspace.core")
+                ):
                     offenders.append(f"{path.name}: {name}")
     assert offenders == []

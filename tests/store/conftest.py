@@ -29,7 +29,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         database.close()
         return
     if not _pg_available():
-        pytest.fail("PostgreSQL is expected at 127.0.0.1:5432 (trust auth) for the store contract suite")
+        pytest.fail(
+            "PostgreSQL is expected at 127.0.0.1:5432 (trust auth) for the store contract suite"
+        )
     name = f"ts_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -14,9 +14,17 @@ from trustspace.store.db import Database
 
 def _neg(i: str = "n1", **kw: object) -> Negotiation:
     base = dict(
-        id=i, role=Role.PROVIDER, state="REQUESTED", counterparty_id="consumer", counterparty_address="http://c/cb",
-        dataset_id="d1", offer={"@id": "o1", "permission": [{"action": "use"}]}, created_at=1.0, updated_at=1.0,
-        provider_pid=i, consumer_pid=f"c-{i}",
+        id=i,
+        role=Role.PROVIDER,
+        state="REQUESTED",
+        counterparty_id="consumer",
+        counterparty_address="http://c/cb",
+        dataset_id="d1",
+        offer={"@id": "o1", "permission": [{"action": "use"}]},
+        created_at=1.0,
+        updated_at=1.0,
+        provider_pid=i,
+        consumer_pid=f"c-{i}",
     )
     base.update(kw)
     return Negotiation(**base)  # type: ignore[arg-type]
@@ -27,7 +35,16 @@ def test_migrate_is_idempotent(db: Database) -> None:
 
 
 def test_dataset_and_offers_round_trip(db: Database) -> None:
-    d = Dataset(id="d1", title="T", description="", formats=("HttpData-PULL",), created_at=1.0, path="/x", size=10, sha256="ab")
+    d = Dataset(
+        id="d1",
+        title="T",
+        description="",
+        formats=("HttpData-PULL",),
+        created_at=1.0,
+        path="/x",
+        size=10,
+        sha256="ab",
+    )
     with db.tx() as tx:
         repo.insert_dataset(tx, d)
         repo.insert_offer(tx, Offer("o1", "d1", {"permission": [{"action": "use"}]}, 1.0))
@@ -56,7 +73,7 @@ def test_negotiation_round_trip_and_update(db: Database) -> None:
 def test_duplicate_consumer_pid_per_counterparty_is_refused(db: Database) -> None:
     with db.tx() as tx:
         repo.insert_negotiation(tx, _neg("n1"))
-    with pytest.raises(Exception), db.tx() as tx:  # noqa: B017, PT011 - driver-specific IntegrityError
+    with pytest.raises(Exception), db.tx() as tx:  # noqa: B017 - driver-specific IntegrityError
         repo.insert_negotiation(tx, _neg("n2", consumer_pid="c-n1"))
     with db.tx() as tx:
         assert repo.get_negotiation(tx, "n2") is None
@@ -81,25 +98,61 @@ def test_after_commit_runs_only_on_commit(db: Database) -> None:
 
 
 def test_agreement_and_transfer(db: Database) -> None:
-    a = Agreement("a1", "n1", "d1", "provider", "consumer", {"@id": "a1", "permission": [{"action": "use"}]}, 1.0)
-    t = Transfer(id="t1", role=Role.CONSUMER, state="REQUESTED", counterparty_id="provider", counterparty_address="http://p", agreement_id="a1", dataset_id="d1", format="HttpData-PULL", created_at=1.0, updated_at=1.0, consumer_pid="t1")
+    a = Agreement(
+        "a1",
+        "n1",
+        "d1",
+        "provider",
+        "consumer",
+        {"@id": "a1", "permission": [{"action": "use"}]},
+        1.0,
+    )
+    t = Transfer(
+        id="t1",
+        role=Role.CONSUMER,
+        state="REQUESTED",
+        counterparty_id="provider",
+        counterparty_address="http://p",
+        agreement_id="a1",
+        dataset_id="d1",
+        format="HttpData-PULL",
+        created_at=1.0,
+        updated_at=1.0,
+        consumer_pid="t1",
+    )
     with db.tx() as tx:
         repo.insert_agreement(tx, a)
         repo.insert_transfer(tx, t)
     with db.tx() as tx:
         assert repo.get_agreement(tx, "a1") == a
         assert repo.get_transfer(tx, "t1") == t
-        repo.update_transfer(tx, t.evolve(state="STARTED", provider_pid="p1", data_address={"endpoint": "x"}))
+        repo.update_transfer(
+            tx, t.evolve(state="STARTED", provider_pid="p1", data_address={"endpoint": "x"})
+        )
     with db.tx() as tx:
         got = repo.get_transfer(tx, "t1")
-        assert got is not None and got.state == "STARTED" and got.data_address == {"endpoint": "x"} and got.provider_pid == "p1"
+        assert (
+            got is not None
+            and got.state == "STARTED"
+            and got.data_address == {"endpoint": "x"}
+            and got.provider_pid == "p1"
+        )
         assert [x.id for x in repo.list_transfers(tx)] == ["t1"]
 
 
 def _enqueue(db: Database, process: str, n: int, now: float = 0.0) -> None:
     with db.tx() as tx:
         for i in range(n):
-            repo.enqueue(tx, process_kind="negotiation", process_id=process, peer_id="p", url=f"http://x/{i}", body={"i": i}, not_before=now, created_at=now)
+            repo.enqueue(
+                tx,
+                process_kind="negotiation",
+                process_id=process,
+                peer_id="p",
+                url=f"http://x/{i}",
+                body={"i": i},
+                not_before=now,
+                created_at=now,
+            )
 
 
 def test_outbox_claims_one_head_per_process_in_order(db: Database) -> None:
@@ -122,7 +175,9 @@ def test_outbox_retry_lease_expiry_and_dead(db: Database) -> None:
         (item,) = repo.claim_due(tx, now=1.0, lease=5.0, limit=5)
     with db.tx() as tx:
         assert repo.claim_due(tx, now=5.0, lease=5.0, limit=5) == []
-        (again,) = repo.claim_due(tx, now=6.5, lease=5.0, limit=5)  # lease expired: a crashed worker's message goes out again
+        (again,) = repo.claim_due(
+            tx, now=6.5, lease=5.0, limit=5
+        )  # lease expired: a crashed worker's message goes out again
         assert again.id == item.id
         repo.mark_retry(tx, item.id, not_before=20.0, error="timeout")
     with db.tx() as tx:
@@ -179,4 +234,6 @@ def test_message_ids_and_tokens_are_remembered_once(db: Database) -> None:
         assert repo.seen_message(tx, "A", "m1") and not repo.seen_message(tx, "A", "m2")
         assert repo.remember_token(tx, "j1", expires_at=100.0, now=1.0)
         assert not repo.remember_token(tx, "j1", expires_at=100.0, now=2.0)
-        assert repo.remember_token(tx, "j1", expires_at=300.0, now=200.0)  # expired entries are purged
+        assert repo.remember_token(
+            tx, "j1", expires_at=300.0, now=200.0
+        )  # expired entries are purged
