@@ -162,7 +162,14 @@ def api_routes(node: Node) -> list[BaseRoute]:
         return [negotiations.view(x) for x in negotiations.list_all(ctx, *_page(request))]
 
     def negotiation_get(request: Request, body: Any) -> Any:
-        return negotiations.view(negotiations.get(ctx, request.path_params["id"]))
+        return {
+            **negotiations.view(negotiations.get(ctx, request.path_params["id"])),
+            "history": history(request.path_params["id"]),
+        }
+
+    def history(process_id: str) -> list[dict[str, Any]]:
+        with ctx.db.tx() as tx:
+            return repo.events(tx, process_id)
 
     def negotiation_act(request: Request, body: Any) -> Any:
         action = request.path_params["action"]
@@ -188,7 +195,10 @@ def api_routes(node: Node) -> list[BaseRoute]:
         return [transfers.view(x) for x in transfers.list_all(ctx, *_page(request))]
 
     def transfer_get(request: Request, body: Any) -> Any:
-        return transfers.view(transfers.get(ctx, request.path_params["id"]))
+        return {
+            **transfers.view(transfers.get(ctx, request.path_params["id"])),
+            "history": history(request.path_params["id"]),
+        }
 
     def transfer_act(request: Request, body: Any) -> Any:
         action = request.path_params["action"]

@@ -48,14 +48,24 @@ class ManagementClient:
         *,
         timeout: float = 30.0,
         on_change: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Follow a process until it reaches one of ``states`` (or a terminal one)."""
+        """Follow a process until it reaches one of ``states`` (or a terminal one).
+
+        ``on_event`` sees every entry of the process's history once, in order.
+        """
         wanted = set(states) | {"TERMINATED"}
         deadline = time.monotonic() + timeout
         last = None
+        seen = 0
         delay = 0.01
         while True:
             process: dict[str, Any] = self.call("GET", path)
+            history = process.get("history") or []
+            if on_event:
+                for event in history[seen:]:
+                    on_event(event)
+            seen = len(history)
             if process["state"] != last:
                 last = process["state"]
                 if on_change:

@@ -167,6 +167,13 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
         consumer.stop()
 
 
+
+def _step(console: Console, kind: str, event: dict[str, Any]) -> None:
+    arrow = {"in": "<-", "out": "->"}.get(event["direction"], "  ")
+    detail = f"  ({event['detail']})" if event.get("detail") else ""
+    console.print(f"   {kind} {arrow} {event['message']:<42} [bold]{event['state']}[/bold]{detail}")
+
+
 def _flow(
     console: Console, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int
 ) -> None:
@@ -204,7 +211,7 @@ def _flow(
         neg = c.wait(
             f"/api/negotiations/{neg['id']}",
             ["FINALIZED"],
-            on_change=lambda x: console.print(f"   negotiation {x['state']}"),
+            on_event=lambda e: _step(console, "negotiation", e),
         )
         if neg["state"] != "FINALIZED":
             raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
@@ -212,10 +219,11 @@ def _flow(
         tp = c.call(
             "POST", "/api/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"}
         )
+        console.print("4. requesting a transfer")
         tp = c.wait(
             f"/api/transfers/{tp['id']}",
             ["STARTED"],
-            on_change=lambda x: console.print(f"4. transfer {x['state']}"),
+            on_event=lambda e: _step(console, "transfer", e),
         )
         if tp["state"] != "STARTED":
             raise ApiError(f"transfer ended {tp['state']}: {tp.get('error')}")

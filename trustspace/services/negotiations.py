@@ -132,6 +132,7 @@ def receive_initial_request(
         )
         neg = neg.evolve(provider_pid=neg.id)
         repo.insert_negotiation(tx, neg)
+        repo.record_event(tx, neg.id, at=now, direction="in", message=n.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
             repo.remember_message(tx, neg.id, body["@id"], now)
         _run_script(ctx, tx, neg, state)
@@ -176,6 +177,7 @@ def receive_initial_offer(
             consumer_pid=neg_id,
         )
         repo.insert_negotiation(tx, neg)
+        repo.record_event(tx, neg.id, at=now, direction="in", message=n.OFFER, state=state)
         _run_script(ctx, tx, neg, state)
         return neg, True
 
@@ -218,6 +220,15 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
         elif message == n.TERMINATE:
             neg = neg.evolve(error=_termination_text(body))
         repo.update_negotiation(tx, neg)
+        repo.record_event(
+            tx,
+            neg.id,
+            at=now,
+            direction="in",
+            message=message,
+            state=state,
+            detail=neg.error if message == n.TERMINATE else None,
+        )
         if isinstance(msg_id, str):
             repo.remember_message(tx, neg.id, msg_id, now)
         if state not in n.NEGOTIATION.terminal:
@@ -359,6 +370,15 @@ def _act(
     if action == "terminate":
         neg = neg.evolve(error=reason or f"terminated by {ctx.participant_id}")
     repo.update_negotiation(tx, neg)
+    repo.record_event(
+        tx,
+        neg.id,
+        at=now,
+        direction="out",
+        message=message,
+        state=state,
+        detail=neg.error if action == "terminate" else None,
+    )
     queue(
         ctx,
         tx,
@@ -400,6 +420,7 @@ def request(
             consumer_pid=neg_id,
         )
         repo.insert_negotiation(tx, neg)
+        repo.record_event(tx, neg.id, at=now, direction="out", message=n.REQUEST, state=state)
         body = m.contract_request(
             consumer_pid=neg_id, offer=full_offer, callback_address=ctx.dsp_base
         )
@@ -480,3 +501,12 @@ def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool)
     else:
         state = n.NEGOTIATION.apply(neg.state, n.TERMINATE, neg.role)
         repo.update_negotiation(tx, neg.evolve(state=state, error=reason, updated_at=ctx.clock()))
+        repo.record_event(
+            tx,
+            neg.id,
+            at=ctx.clock(),
+            direction="local",
+            message=n.TERMINATE,
+            state=state,
+            detail=reason,
+        )

@@ -139,6 +139,7 @@ def receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tra
             consumer_pid=body["consumerPid"],
         )
         repo.insert_transfer(tx, tp)
+        repo.record_event(tx, tp.id, at=now, direction="in", message=t.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
             repo.remember_message(tx, tp.id, body["@id"], now)
         _run_script(ctx, tx, tp, state)
@@ -178,6 +179,15 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
                 + (f": {detail}" if detail else "")
             )
         repo.update_transfer(tx, tp)
+        repo.record_event(
+            tx,
+            tp.id,
+            at=now,
+            direction="in",
+            message=message,
+            state=state,
+            detail=tp.error if message in (t.TERMINATE, t.SUSPEND) else None,
+        )
         if isinstance(msg_id, str):
             repo.remember_message(tx, tp.id, msg_id, now)
         if state in t.TRANSFER.terminal:
@@ -243,6 +253,9 @@ def _act(
         body["providerPid"] = None
     tp = tp.evolve(state=state, updated_at=now)
     repo.update_transfer(tx, tp)
+    repo.record_event(
+        tx, tp.id, at=now, direction="out", message=message, state=state, detail=reason
+    )
     queue(
         ctx,
         tx,
@@ -293,6 +306,7 @@ def request(
             consumer_pid=tp_id,
         )
         repo.insert_transfer(tx, tp)
+        repo.record_event(tx, tp.id, at=now, direction="out", message=t.REQUEST, state=state)
         body = m.transfer_request(
             consumer_pid=tp_id,
             agreement_id=agreement_id,
@@ -385,3 +399,12 @@ def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool)
     else:
         state = t.TRANSFER.apply(tp.state, t.TERMINATE, tp.role)
         repo.update_transfer(tx, tp.evolve(state=state, error=reason, updated_at=ctx.clock()))
+        repo.record_event(
+            tx,
+            tp.id,
+            at=ctx.clock(),
+            direction="local",
+            message=t.TERMINATE,
+            state=state,
+            detail=reason,
+        )

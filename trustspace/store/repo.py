@@ -434,3 +434,30 @@ def remember_token(tx: Tx, jti: str, expires_at: float, now: float) -> bool:
         )
         == 1
     )
+
+
+# --- process history --------------------------------------------------------------------------
+
+
+def record_event(
+    tx: Tx,
+    process_id: str,
+    *,
+    at: float,
+    direction: str,
+    message: str,
+    state: str,
+    detail: str | None = None,
+) -> None:
+    """One line of a process's history: a message received ("in"), queued ("out") or a local step."""
+    tx.execute(
+        "INSERT INTO process_events (process_id, at, direction, message, state, detail) VALUES (?,?,?,?,?,?)",
+        (process_id, at, direction, message, state, detail),
+    )
+
+
+def events(tx: Tx, process_id: str) -> list[Row]:
+    return tx.all(
+        "SELECT at, direction, message, state, detail FROM process_events WHERE process_id = ? ORDER BY id",
+        (process_id,),
+    )

@@ -112,4 +112,23 @@ def _v1(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(dialect: str) -> list[str]:
+    serial = (
+        "BIGSERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    return [
+        f"""CREATE TABLE process_events (
+            id {serial},
+            process_id TEXT NOT NULL,
+            at {real} NOT NULL,
+            direction TEXT NOT NULL,
+            message TEXT NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT
+        )""",
+        "CREATE INDEX process_events_process ON process_events (process_id, id)",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
