@@ -167,7 +167,6 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
         consumer.stop()
 
 
-
 def _step(console: Console, kind: str, event: dict[str, Any]) -> None:
     arrow = {"in": "<-", "out": "->"}.get(event["direction"], "  ")
     detail = f"  ({event['detail']})" if event.get("detail") else ""
