@@ -29,7 +29,11 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_command_is_documented() -> None:
     text = (DOCS / "cli.md").read_text()
-    missing = [c for c in _commands(main) if f"trustspace {c}" not in text and f"`{c.split()[-1]}`" not in text]
+    missing = [
+        c
+        for c in _commands(main)
+        if f"trustspace {c}" not in text and f"`{c.split()[-1]}`" not in text
+    ]
     assert missing == []
 
 
