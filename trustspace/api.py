@@ -23,7 +23,7 @@ from trustspace.core.machine import TransitionError
 from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import repo
+from trustspace.store import Conflict, repo
 
 if TYPE_CHECKING:
     from trustspace.node import Node
@@ -72,7 +72,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
                 result = await run_in_threadpool(handler, request, body)
             except (BadRequest, Refused, m.MessageError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-            except TransitionError as exc:
+            except (TransitionError, Conflict) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=409)
             except NotFound as exc:
                 return JSONResponse({"error": exc.reason}, status_code=404)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,35 @@ def test_management_api_requires_its_key(space: Space) -> None:
         space.provider.url + "/api/negotiations", headers={"Authorization": "Bearer wrong"}
     )
     assert r.status_code == 401
+
+
+@pytest.mark.postgres
+def test_concurrent_negotiations_on_postgresql_lose_no_update(tmp_path: Path, pg_database) -> None:  # type: ignore[no-untyped-def]
+    # Answers and callbacks for one process race each other; row locks keep every update.
+    s = make_space(
+        tmp_path,
+        provider_env={"TRUSTSPACE_DATABASE": pg_database()},
+        consumer_env={"TRUSTSPACE_DATABASE": pg_database()},
+    )
+    try:
+        src = tmp_path / "d.txt"
+        src.write_text("z")
+        published = publish(s.provider, src)
+        body = {
+            "address": s.provider.dsp,
+            "providerId": "provider",
+            "datasetId": published["id"],
+            "offer": {"@id": published["offerId"], "permission": [{"action": "use"}]},
+        }
+
+        def one(_: int) -> str:
+            with s.consumer.client() as c:
+                nid: str = c.call("POST", "/api/negotiations", body)["id"]
+                return str(c.wait(f"/api/negotiations/{nid}", ["FINALIZED"], timeout=60)["state"])
+
+        with ThreadPoolExecutor(16) as pool:
+            states = list(pool.map(one, range(150)))
+        assert states == ["FINALIZED"] * 150
+    finally:
+        for node in s.nodes():
+            node.stop()

@@ -29,6 +29,7 @@ from trustspace.core.machine import TransitionError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
+from trustspace.store import Conflict
 from trustspace.trust.tokens import AuthError
 
 log = logging.getLogger("trustspace.dsp")
@@ -103,6 +104,15 @@ def dsp_routes(ctx: NodeContext, auth: Authenticator) -> list[BaseRoute]:
                 return _error(area, 400, "invalid-message", str(exc), body, pid)
             except TransitionError as exc:
                 return _error(area, 409, "invalid-state", str(exc), body, pid)
+            except Conflict as exc:
+                return _error(
+                    area,
+                    409,
+                    "conflict",
+                    f"a concurrent request changed this first: {exc}",
+                    body,
+                    pid,
+                )
             except Refused as exc:
                 return _error(area, 400, "refused", exc.reason, body, pid)
             except NotFound as exc:

@@ -24,7 +24,7 @@ from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import repo
-from trustspace.store.db import Tx
+from trustspace.store.db import Conflict, Tx
 
 KIND = "negotiation"
 
@@ -104,6 +104,16 @@ def _owned(tx: Tx, principal: str, pid: str) -> Negotiation:
 
 
 def receive_initial_request(
+    ctx: NodeContext, principal: str, body: m.Json
+) -> tuple[Negotiation, bool]:
+    """Open a process for a consumer's first message; a redelivery returns the existing one."""
+    try:
+        return _receive_initial_request(ctx, principal, body)
+    except Conflict:  # the same message raced itself: the other copy created the process
+        return _receive_initial_request(ctx, principal, body)
+
+
+def _receive_initial_request(
     ctx: NodeContext, principal: str, body: m.Json
 ) -> tuple[Negotiation, bool]:
     """A consumer opens a negotiation.  Returns the process and whether it is new."""

@@ -23,7 +23,7 @@ from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import repo
-from trustspace.store.db import Tx
+from trustspace.store.db import Conflict, Tx
 
 KIND = "transfer"
 
@@ -98,6 +98,14 @@ def get_for(ctx: NodeContext, principal: str, pid: str) -> Transfer:
 
 
 def receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
+    """Open a process for a consumer's first message; a redelivery returns the existing one."""
+    try:
+        return _receive_request(ctx, principal, body)
+    except Conflict:  # the same message raced itself: the other copy created the process
+        return _receive_request(ctx, principal, body)
+
+
+def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
     m.check(body, "TransferRequestMessage")
     with ctx.db.tx() as tx:
         existing = repo.find_provider_transfer(tx, principal, body["consumerPid"])

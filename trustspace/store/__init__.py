@@ -6,6 +6,6 @@ transaction per use case (:meth:`Database.tx`) and call the repository
 functions of :mod:`trustspace.store.repo` inside it.
 """
 
-from trustspace.store.db import Database, Tx
+from trustspace.store.db import Conflict, Database, Tx
 
-__all__ = ["Database", "Tx"]
+__all__ = ["Conflict", "Database", "Tx"]

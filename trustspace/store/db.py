@@ -21,11 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import dict_row
 
 from trustspace.store.schema import MIGRATIONS
 
 Row = dict[str, Any]
+
+
+class Conflict(Exception):
+    """A unique constraint refused a write (the same thing was created concurrently)."""
 
 
 class Tx:
@@ -39,17 +44,23 @@ class Tx:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
+    def _run(self, sql: str, params: Sequence[Any]) -> None:
+        try:
+            self._cur.execute(self._sql(sql), tuple(params))
+        except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation) as exc:
+            raise Conflict(str(exc)) from exc
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self._cur.execute(self._sql(sql), tuple(params))
+        self._run(sql, params)
         return int(self._cur.rowcount)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        self._cur.execute(self._sql(sql), tuple(params))
+        self._run(sql, params)
         row = self._cur.fetchone()
         return None if row is None else dict(row)
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        self._cur.execute(self._sql(sql), tuple(params))
+        self._run(sql, params)
         return [dict(r) for r in self._cur.fetchall()]
 
     def after_commit(self, fn: Callable[[], None]) -> None:

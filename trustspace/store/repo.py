@@ -10,6 +10,11 @@ from trustspace.core.records import Agreement, Dataset, Negotiation, Offer, Outb
 from trustspace.store.db import Row, Tx
 
 
+def _lock(tx: Tx) -> str:
+    """Row lock for read-modify-write on PostgreSQL (SQLite serialises whole transactions)."""
+    return " FOR UPDATE" if tx.dialect == "postgresql" else ""
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
@@ -149,7 +154,7 @@ def _negotiation(row: Row) -> Negotiation:
 
 
 def get_negotiation(tx: Tx, negotiation_id: str) -> Negotiation | None:
-    row = tx.one(f"SELECT {_NEG_COLS} FROM negotiations WHERE id = ?", (negotiation_id,))
+    row = tx.one(f"SELECT {_NEG_COLS} FROM negotiations WHERE id = ?{_lock(tx)}", (negotiation_id,))
     return None if row is None else _negotiation(row)
 
 
@@ -158,7 +163,7 @@ def find_provider_negotiation(
 ) -> Negotiation | None:
     row = tx.one(
         f"SELECT {_NEG_COLS} FROM negotiations WHERE role = 'provider' AND counterparty_id = ?"
-        " AND consumer_pid = ?",
+        f" AND consumer_pid = ?{_lock(tx)}",
         (counterparty_id, consumer_pid),
     )
     return None if row is None else _negotiation(row)
@@ -270,14 +275,14 @@ def _transfer(row: Row) -> Transfer:
 
 
 def get_transfer(tx: Tx, transfer_id: str) -> Transfer | None:
-    row = tx.one(f"SELECT {_TP_COLS} FROM transfers WHERE id = ?", (transfer_id,))
+    row = tx.one(f"SELECT {_TP_COLS} FROM transfers WHERE id = ?{_lock(tx)}", (transfer_id,))
     return None if row is None else _transfer(row)
 
 
 def find_provider_transfer(tx: Tx, counterparty_id: str, consumer_pid: str) -> Transfer | None:
     row = tx.one(
         f"SELECT {_TP_COLS} FROM transfers WHERE role = 'provider' AND counterparty_id = ?"
-        " AND consumer_pid = ?",
+        f" AND consumer_pid = ?{_lock(tx)}",
         (counterparty_id, consumer_pid),
     )
     return None if row is None else _transfer(row)
