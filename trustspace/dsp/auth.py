@@ -21,7 +21,7 @@ class StoreReplayGuard:
         self.clock = clock
 
     def remember(self, jti: str, expires_at: float) -> bool:
-        with self.db.tx() as tx:
+        with self.db.tx(durable=False) as tx:
             return repo.remember_token(tx, jti, expires_at, self.clock())
 
 

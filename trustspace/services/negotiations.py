@@ -90,11 +90,11 @@ def view(neg: Negotiation) -> dict[str, Any]:
 
 def get_for(ctx: NodeContext, principal: str, pid: str) -> Negotiation:
     with ctx.db.tx() as tx:
-        return _owned(tx, principal, pid)
+        return _owned(tx, principal, pid, lock=False)
 
 
-def _owned(tx: Tx, principal: str, pid: str) -> Negotiation:
-    neg = repo.get_negotiation(tx, pid)
+def _owned(tx: Tx, principal: str, pid: str, *, lock: bool = True) -> Negotiation:
+    neg = repo.get_negotiation(tx, pid, lock=lock)
     if neg is None or neg.counterparty_id != principal:
         raise NotFound(f"no contract negotiation {pid} for {principal}")
     return neg
@@ -451,7 +451,7 @@ def act(
 ) -> Negotiation:
     """A manual step (terminate, accept, verify, agree, offer, finalize) on our own process."""
     with ctx.db.tx() as tx:
-        neg = repo.get_negotiation(tx, negotiation_id)
+        neg = repo.get_negotiation(tx, negotiation_id, lock=True)
         if neg is None:
             raise NotFound(f"no contract negotiation {negotiation_id}")
         return perform(ctx, tx, neg, (action,), reason)
@@ -475,7 +475,7 @@ def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Negoti
 
 def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: Any) -> None:
     """Record the counterparty's pid from the answer to an opening message."""
-    neg = repo.get_negotiation(tx, process_id)
+    neg = repo.get_negotiation(tx, process_id, lock=True)
     if neg is None or not isinstance(answer, dict):
         return
     if (
@@ -498,7 +498,7 @@ def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: A
 
 def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool) -> None:
     """Delivery failed for good: terminate the process with the reason."""
-    neg = repo.get_negotiation(tx, process_id)
+    neg = repo.get_negotiation(tx, process_id, lock=True)
     if neg is None:
         return
     repo.drop_pending(tx, neg.id, reason)

@@ -65,6 +65,8 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox")
+        self._slots_lock = threading.Lock()
+        self._free = concurrency
 
     def wake(self) -> None:
         self._event.set()
@@ -81,28 +83,49 @@ class OutboxWorker:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:
+        """Keep up to ``concurrency`` deliveries in flight; claim more as soon as one ends."""
         while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # keep the worker alive; the next round retries
-                log.exception("outbox round failed")
-                worked = False
-            if worked:
-                continue
-            self._event.wait(self._sleep_time())
             self._event.clear()
+            with self._slots_lock:
+                free = self._free
+            items: list[OutboxItem] = []
+            if free > 0:
+                try:
+                    with self.ctx.db.tx(durable=False) as tx:
+                        items = repo.claim_due(
+                            tx, now=self.ctx.clock(), lease=self.lease, limit=free
+                        )
+                except Exception:  # keep the worker alive; the next round retries
+                    log.exception("outbox claim failed")
+            for item in items:
+                with self._slots_lock:
+                    self._free -= 1
+                self._pool.submit(self._deliver_and_release, item)
+            if items:
+                continue
+            self._event.wait(self._sleep_time() if free > 0 else self.idle_poll)
+
+    def _deliver_and_release(self, item: OutboxItem) -> None:
+        try:
+            self._deliver(item)
+        except Exception:  # the lease expires and the message goes out again
+            log.exception("delivery of outbox message %s failed", item.id)
+        finally:
+            with self._slots_lock:
+                self._free += 1
+            self._event.set()
 
     def _sleep_time(self) -> float:
-        with self.ctx.db.tx() as tx:
+        with self.ctx.db.tx(durable=False) as tx:
             due = repo.next_due(tx)
         if due is None:
             return self.idle_poll
         return max(0.0, min(self.idle_poll, due - self.ctx.clock()))
 
     def run_once(self) -> bool:
-        """Claim due messages and deliver them; return whether anything was sent."""
+        """Claim due messages and deliver them, synchronously (tests and tools)."""
         self._event.clear()
-        with self.ctx.db.tx() as tx:
+        with self.ctx.db.tx(durable=False) as tx:
             items = repo.claim_due(
                 tx, now=self.ctx.clock(), lease=self.lease, limit=self.concurrency * 4
             )
@@ -113,17 +136,17 @@ class OutboxWorker:
 
     def _deliver(self, item: OutboxItem) -> None:
         service = SERVICES[item.process_kind]
-        with self.ctx.db.tx() as tx:
+        with self.ctx.db.tx(durable=False) as tx:
             record = (
                 repo.get_negotiation if item.process_kind == "negotiation" else repo.get_transfer
             )(tx, item.process_id)
         if record is None:
-            with self.ctx.db.tx() as tx:
+            with self.ctx.db.tx(durable=False) as tx:
                 repo.mark_dead(tx, item.id, "the process no longer exists")
             return
         url, body = fill(item.url, item.body, record.provider_pid, record.consumer_pid)
         status, answer, error = self._post(item.peer_id, url, body)
-        with self.ctx.db.tx() as tx:
+        with self.ctx.db.tx(durable=False) as tx:
             if status is not None and 200 <= status < 300:
                 repo.mark_sent(tx, item.id)
                 service.delivered(self.ctx, tx, item.process_id, body, answer)

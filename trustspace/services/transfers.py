@@ -82,8 +82,8 @@ def view(tp: Transfer) -> dict[str, Any]:
     return out
 
 
-def _owned(tx: Tx, principal: str, pid: str) -> Transfer:
-    tp = repo.get_transfer(tx, pid)
+def _owned(tx: Tx, principal: str, pid: str, *, lock: bool = True) -> Transfer:
+    tp = repo.get_transfer(tx, pid, lock=lock)
     if tp is None or tp.counterparty_id != principal:
         raise NotFound(f"no transfer process {pid} for {principal}")
     return tp
@@ -91,7 +91,7 @@ def _owned(tx: Tx, principal: str, pid: str) -> Transfer:
 
 def get_for(ctx: NodeContext, principal: str, pid: str) -> Transfer:
     with ctx.db.tx() as tx:
-        return _owned(tx, principal, pid)
+        return _owned(tx, principal, pid, lock=False)
 
 
 # --- receiving --------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def request(
 
 def act(ctx: NodeContext, transfer_id: str, action: str, reason: str | None = None) -> Transfer:
     with ctx.db.tx() as tx:
-        tp = repo.get_transfer(tx, transfer_id)
+        tp = repo.get_transfer(tx, transfer_id, lock=True)
         if tp is None:
             raise NotFound(f"no transfer process {transfer_id}")
         return perform(ctx, tx, tp, (action,), reason)
@@ -380,7 +380,7 @@ def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer,
 
 
 def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: Any) -> None:
-    tp = repo.get_transfer(tx, process_id)
+    tp = repo.get_transfer(tx, process_id, lock=True)
     if tp is None or not isinstance(answer, dict):
         return
     if (
@@ -394,7 +394,7 @@ def delivered(ctx: NodeContext, tx: Tx, process_id: str, body: m.Json, answer: A
 
 
 def failed(ctx: NodeContext, tx: Tx, process_id: str, reason: str, notify: bool) -> None:
-    tp = repo.get_transfer(tx, process_id)
+    tp = repo.get_transfer(tx, process_id, lock=True)
     if tp is None:
         return
     repo.drop_pending(tx, tp.id, reason)

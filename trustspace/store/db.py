@@ -84,6 +84,7 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._writer = threading.Lock()
 
     @property
     def redacted_url(self) -> str:
@@ -117,20 +118,29 @@ class Database:
         return conn
 
     @contextmanager
-    def tx(self) -> Iterator[Tx]:
+    def tx(self, *, durable: bool = True) -> Iterator[Tx]:
+        """One transaction.  ``durable=False`` lets PostgreSQL acknowledge the commit before
+        its WAL reaches the disk: only for writes whose loss in a database crash is harmless
+        (outbox leases and delivery marks, whose loss means a resend the receiver drops, and
+        the replay cache of short-lived tokens)."""
         conn = self._connect()
         if self.dialect == "sqlite":
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            tx = Tx(cur, self.dialect)
-            try:
-                yield tx
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+            # SQLite has one writer at a time; queueing on a lock wakes the next thread at
+            # once, where SQLite's own busy handler would sleep and poll.
+            with self._writer:
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                tx = Tx(cur, self.dialect)
+                try:
+                    yield tx
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
         else:
             with conn.transaction(), conn.cursor() as cur:
+                if not durable:
+                    cur.execute("SET LOCAL synchronous_commit = off")
                 tx = Tx(cur, self.dialect)
                 yield tx
         for fn in tx._after:

@@ -153,8 +153,12 @@ def _negotiation(row: Row) -> Negotiation:
     )
 
 
-def get_negotiation(tx: Tx, negotiation_id: str) -> Negotiation | None:
-    row = tx.one(f"SELECT {_NEG_COLS} FROM negotiations WHERE id = ?{_lock(tx)}", (negotiation_id,))
+def get_negotiation(tx: Tx, negotiation_id: str, *, lock: bool = False) -> Negotiation | None:
+    """``lock=True`` before changing the record (a row lock on PostgreSQL)."""
+    row = tx.one(
+        f"SELECT {_NEG_COLS} FROM negotiations WHERE id = ?{_lock(tx) if lock else ''}",
+        (negotiation_id,),
+    )
     return None if row is None else _negotiation(row)
 
 
@@ -274,8 +278,11 @@ def _transfer(row: Row) -> Transfer:
     )
 
 
-def get_transfer(tx: Tx, transfer_id: str) -> Transfer | None:
-    row = tx.one(f"SELECT {_TP_COLS} FROM transfers WHERE id = ?{_lock(tx)}", (transfer_id,))
+def get_transfer(tx: Tx, transfer_id: str, *, lock: bool = False) -> Transfer | None:
+    """``lock=True`` before changing the record (a row lock on PostgreSQL)."""
+    row = tx.one(
+        f"SELECT {_TP_COLS} FROM transfers WHERE id = ?{_lock(tx) if lock else ''}", (transfer_id,)
+    )
     return None if row is None else _transfer(row)
 
 

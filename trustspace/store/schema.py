@@ -131,4 +131,15 @@ def _v2(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(dialect: str) -> list[str]:
+    # The outbox claim walks pending rows in id order and stops at its limit; the replay cache
+    # is purged by expiry.  Both stay cheap however much history the tables hold.
+    return [
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending'",
+        "CREATE INDEX outbox_pending_process ON outbox (process_id, id) WHERE status = 'pending'",
+        "CREATE INDEX seen_tokens_expiry ON seen_tokens (expires_at)",
+        "DROP INDEX outbox_due",  # it led planners to sort every pending row per claim
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
