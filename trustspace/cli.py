@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,20 +81,8 @@ def serve(config: Path | None, **flags: Any) -> None:
     from trustspace.node import Node
 
     s = _load(config, flags)
-    if s.tck and flags.get("port") is None and "port" not in s.sources.get("port", ""):
-        if s.sources["port"] == "default":
-            s = _load(config, {**flags, "port": 8181})
-        if s.sources["data_dir"] == "default":
-            import tempfile
-
-            s = _load(
-                config,
-                {**flags, "port": s.port, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")},
-            )
-    elif s.tck and s.sources["data_dir"] == "default":
-        import tempfile
-
-        s = _load(config, {**flags, "data_dir": tempfile.mkdtemp(prefix="trustspace-tck-")})
+    if s.tck:
+        s = settings_mod.tck_defaults(s, tempfile.mkdtemp(prefix="trustspace-tck-"))
     logging.basicConfig(
         level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

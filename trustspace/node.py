@@ -90,8 +90,10 @@ class Node:
         if settings.tck:
             from trustspace import tck
 
+            # The TCK's property files quote the value and Java keeps the quotes: accept both.
+            value = settings.tck_authorization
             self.auth = FixedHeaderAuthenticator(
-                settings.tck_authorization, tck.TCK_PARTICIPANT, token_auth
+                (value, f'"{value}"'), tck.TCK_PARTICIPANT, token_auth
             )
             extra_routes = tck.install(self)
         self.app = self._build_app(extra_routes)

@@ -157,6 +157,20 @@ def load(
     return Settings(values, sources)
 
 
+TCK_DEFAULTS = {"port": 8181, "participant_id": tckdata.CUT_PARTICIPANT_DEFAULT}
+
+
+def tck_defaults(settings: Settings, scratch_dir: str) -> Settings:
+    """The TCK profile's own defaults, for what nobody set: port 8181, the participant id the
+    TCK expects, and state in a throw-away folder."""
+    values, sources = dict(settings.values), dict(settings.sources)
+    for name, value in {**TCK_DEFAULTS, "data_dir": scratch_dir}.items():
+        if sources[name] == "default":
+            values[name] = value
+            sources[name] = "default (--tck)"
+    return Settings(values, sources)
+
+
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for s in SETTINGS:

@@ -8,7 +8,7 @@ the store so a token cannot be replayed after a restart either.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from trustspace.store import repo
 from trustspace.store.db import Database
@@ -35,19 +35,18 @@ class TokenAuthenticator:
 
 
 class FixedHeaderAuthenticator:
-    """Test profile only: one configured header value stands for one participant."""
+    """Test profile only: configured header values stand for one participant."""
 
     def __init__(
-        self, value: str, participant_id: str, fallback: TokenAuthenticator | None
+        self, values: Iterable[str], participant_id: str, fallback: TokenAuthenticator | None
     ) -> None:
-        self.value = value
+        self.values = tuple(v.encode() for v in values)
         self.participant_id = participant_id
         self.fallback = fallback
 
     def authenticate(self, authorization: str | None) -> str:
-        if authorization is not None and hmac.compare_digest(
-            authorization.encode(), self.value.encode()
-        ):
+        given = (authorization or "").encode()
+        if authorization is not None and any(hmac.compare_digest(given, v) for v in self.values):
             return self.participant_id
         if self.fallback is None:
             raise AuthError("missing or unknown Authorization value")

@@ -42,6 +42,11 @@ class Behaviour:
         return self.transfer_overrides.get(role, {}).get(agreement_id, DEFAULT_TRANSFER[role])
 
 
+def actions_for(script: Script, trigger: str, arrivals: int) -> tuple[str, ...]:
+    """``STATE#n`` (the n-th arrival in that state) wins over the bare ``STATE``."""
+    return script.get(f"{trigger}#{arrivals}", script.get(trigger, ()))
+
+
 def new_id() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 

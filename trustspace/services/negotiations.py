@@ -20,7 +20,7 @@ from trustspace.core import messages as m
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, Negotiation
-from trustspace.services.context import NodeContext
+from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import repo
@@ -291,7 +291,8 @@ def _accept_agreement(ctx: NodeContext, tx: Tx, neg: Negotiation, agreement: m.J
 
 
 def _run_script(ctx: NodeContext, tx: Tx, neg: Negotiation, trigger: str) -> Negotiation:
-    actions = ctx.behaviour.negotiation(neg.role, neg.dataset_id).get(trigger, ())
+    script = ctx.behaviour.negotiation(neg.role, neg.dataset_id)
+    actions = actions_for(script, trigger, repo.arrivals(tx, neg.id, trigger))
     return perform(ctx, tx, neg, actions)
 
 

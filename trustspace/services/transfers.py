@@ -19,7 +19,7 @@ from trustspace.core import negotiation as n
 from trustspace.core import transfer as t
 from trustspace.core.machine import Role
 from trustspace.core.records import Transfer
-from trustspace.services.context import NodeContext
+from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import repo
@@ -209,7 +209,8 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
 
 
 def _run_script(ctx: NodeContext, tx: Tx, tp: Transfer, trigger: str) -> Transfer:
-    return perform(ctx, tx, tp, ctx.behaviour.transfer(tp.role, tp.agreement_id).get(trigger, ()))
+    script = ctx.behaviour.transfer(tp.role, tp.agreement_id)
+    return perform(ctx, tx, tp, actions_for(script, trigger, repo.arrivals(tx, tp.id, trigger)))
 
 
 def perform(

@@ -468,6 +468,16 @@ def record_event(
     )
 
 
+def arrivals(tx: Tx, process_id: str, state: str) -> int:
+    """How often received messages brought the process to ``state``."""
+    row = tx.one(
+        "SELECT count(*) AS n FROM process_events WHERE process_id = ? AND direction = 'in'"
+        " AND state = ?",
+        (process_id, state),
+    )
+    return int(row["n"]) if row else 0
+
+
 def events(tx: Tx, process_id: str) -> list[Row]:
     return tx.all(
         "SELECT at, direction, message, state, detail FROM process_events WHERE process_id = ? ORDER BY id",
