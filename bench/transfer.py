@@ -1,15 +1,13 @@
-"""Pull data plane throughput: trustspace vs nginx, on loopback.
+"""Pull data plane throughput: a trustspace node vs nginx, on loopback.
 
-Creates a file of random bytes (`--size-mib`, default 1024) in a temporary directory, serves it
-with nginx (sendfile on, one worker) and with the trustspace data plane (uvicorn, one process,
-bearer token checked on every request by hashing it and looking the digest up, as the node does
-against its store), then downloads it `--runs` times (after one warm-up) from each with
-`curl -o /dev/null` and with `trustspace.dataplane.client.download` (SHA-256 included, into a
-temporary file on /dev/shm when that tmpfs exists, so the disk is not what gets measured).
-Prints the median MB/s (10^6 bytes/s) per server and client, and the trustspace/nginx ratio.
-
-`start_trustspace` is the one place that knows how the data plane is run; the standalone app
-(`create_app`) stands in for the node until the node serves these routes itself.
+Creates a file of random bytes (`--size-mib`, default 1024), serves it with nginx (sendfile on,
+one worker) and through a real trustspace transfer: a provider and a consumer node are started,
+the file is published, a contract negotiated and a pull transfer started, so every download goes
+through the provider's data plane with its per-transfer token checked against the store. Each
+server is downloaded `--runs` times (after one warm-up) with `curl -o /dev/null` and with
+`trustspace.dataplane.client.download` (SHA-256 included, into /dev/shm when that tmpfs exists,
+so the disk is not what gets measured). Prints the median MB/s (10^6 bytes/s) per server and
+client, the trustspace/nginx ratio, and the provider node's peak memory.
 
 Everything it starts is stopped before it exits. Needs `/usr/sbin/nginx` (`apt-get install -y
 nginx`) and curl.
@@ -20,8 +18,6 @@ nginx`) and curl.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import os
 import shutil
 import socket
@@ -31,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -39,56 +35,51 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from starlette.applications import Starlette  # noqa: E402
-
 from trustspace.dataplane.client import download, sha256_file  # noqa: E402
-from trustspace.dataplane.server import Denied, Grant, pull_routes  # noqa: E402
+from trustspace.demo import DemoNode  # noqa: E402
 
 NGINX = Path("/usr/sbin/nginx")
 NGINX_DIRECTIVES = "sendfile on; tcp_nopush on;"
 SINK_DIRS = [Path("/dev/shm")]  # tmpfs when there is one: measure the client, not the disk
-TRANSFER_ID = "urn:uuid:5b7f0c1e-bench-transfer"
-ENV_FILE = "TRUSTSPACE_BENCH_FILE"
-ENV_DIGEST = "TRUSTSPACE_BENCH_TOKEN_SHA256"
 
 
 # --- the trustspace side ------------------------------------------------------------------------
 
 
-def create_app() -> Starlette:
-    """App factory for uvicorn: one grant, token known only by its SHA-256 (from the env)."""
-    grant = Grant(Path(os.environ[ENV_FILE]), filename="data.bin")
-    tokens = {bytes.fromhex(os.environ[ENV_DIGEST]): (TRANSFER_ID, grant)}
-
-    def authorize(transfer_id: str, token: str) -> Grant:
-        digest = hashlib.sha256(token.encode()).digest()
-        entry = tokens.get(digest)
-        if entry is None:
-            raise Denied(401, "unknown token")
-        if not hmac.compare_digest(entry[0].encode(), transfer_id.encode()):
-            raise Denied(403, "token not valid for this transfer")
-        return entry[1]
-
-    return Starlette(routes=pull_routes(authorize))
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 @contextmanager
-def start_trustspace(path: Path, token: str, port: int) -> Iterator[str]:
-    """Run the data plane serving `path` to `token`; yields the transfer's URL."""
-    env = os.environ | {
-        ENV_FILE: str(path),
-        ENV_DIGEST: hashlib.sha256(token.encode()).hexdigest(),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", "transfer:create_app",
-        "--app-dir", str(Path(__file__).resolve().parent),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    with _process(cmd, env=env, cwd=ROOT) as proc:
-        _wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}/data/{TRANSFER_ID}"
+def start_trustspace(path: Path, workdir: Path) -> Iterator[tuple[str, str, int]]:
+    """Run a provider and a consumer node, publish `path`, negotiate and start a pull transfer.
+
+    Yields the data-plane URL, the transfer's token and the provider's pid: every download goes
+    through the node's real data plane, which checks that token against its store each time.
+    """
+    provider, consumer = DemoNode("provider", workdir), DemoNode("consumer", workdir)
+    try:
+        provider.start([consumer.entry()])
+        consumer.start([provider.entry()])
+        provider.wait_ready()
+        consumer.wait_ready()
+        with provider.client() as p, consumer.client() as c:
+            published = p.call("POST", "/api/datasets", {"path": str(path), "title": path.name})
+            neg = c.call(
+                "POST", "/api/negotiations", {"address": provider.dsp, "datasetId": published["id"]}
+            )
+            neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"])
+            tp = c.call("POST", "/api/transfers", {"agreementId": neg["agreementId"]})
+            tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED"])
+        assert provider.proc is not None
+        yield tp["endpoint"], tp["authorization"], provider.proc.pid
+    finally:
+        provider.stop()
+        consumer.stop()
 
 
 # --- the nginx side -----------------------------------------------------------------------------
@@ -224,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     size = args.size_mib << 20
-    token = os.urandom(32).hex()
     sink_dir = next((d for d in SINK_DIRS if os.access(d, os.W_OK)), None)
     results: dict[tuple[str, str], float] = {}
+    peak = float("nan")
     with (
         tempfile.TemporaryDirectory(prefix="trustspace-bench-") as tmp,
         tempfile.TemporaryDirectory(prefix="trustspace-bench-sink-", dir=sink_dir) as sink_tmp,
@@ -242,20 +233,24 @@ def main(argv: list[str] | None = None) -> int:
         data.chmod(0o644)
         digest = sha256_file(data)
         sink = Path(sink_tmp) / "download.bin"
-        servers: dict[str, Callable[[], AbstractContextManager[str]]] = {
-            "nginx": lambda: start_nginx(www, work, _free_port(), args.nginx_directives),
-            "trustspace": lambda: start_trustspace(data, token, _free_port()),
-        }
-        for server, start in servers.items():
-            with start() as url:
-                print(f"{server}: {url}", flush=True)
-                clients: dict[str, Callable[[], None]] = {
-                    "curl": partial(_curl, url, token, size),
-                    "download()": partial(_client, url, token, size, sink, digest),
-                }
-                for name, fetch in clients.items():
-                    results[server, name] = _measure(fetch, size, args.runs, args.warmup)
+
+        def measure(server: str, url: str, token: str) -> None:
+            print(f"{server}: {url}", flush=True)
+            clients: dict[str, Callable[[], None]] = {
+                "curl": partial(_curl, url, token, size),
+                "download()": partial(_client, url, token, size, sink, digest),
+            }
+            for name, fetch in clients.items():
+                results[server, name] = _measure(fetch, size, args.runs, args.warmup)
+
+        with start_nginx(www, work, _free_port(), args.nginx_directives) as url:
+            measure("nginx", url, "unused")
+        print("trustspace: publishing, negotiating, starting a transfer ...", flush=True)
+        with start_trustspace(data, work / "nodes") as (url, token, pid):
+            measure("trustspace", url, token)
+            peak = peak_rss_mib(pid)
     _report(results, args.size_mib, args.runs)
+    print(f"provider node peak RSS after {args.runs + args.warmup} x 2 downloads: {peak:.0f} MiB")
     return 0
 
 
