@@ -37,7 +37,7 @@ class BadRequest(Exception):
 
 def _str(body: Any, key: str, required: bool = True) -> str | None:
     value = body.get(key) if isinstance(body, dict) else None
-    if value is None and not required:
+    if value in (None, "") and not required:
         return None
     if not isinstance(value, str) or not value:
         raise BadRequest(f"'{key}' is required (a non-empty string)")
