@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import Space
+from tests.e2e.conftest import Space, make_space
 from tests.e2e.flow import publish
 
 
@@ -76,3 +76,30 @@ def test_killing_nodes_mid_flight_loses_and_duplicates_nothing(
     assert len(provider_side) == 30
     assert sorted(n["consumerPid"] for n in provider_side) == sorted(ids)
     assert {n["state"] for n in provider_side} == {"FINALIZED"}
+
+
+def test_after_the_retry_budget_the_process_is_terminated_with_a_reason(tmp_path: Path) -> None:
+    s = make_space(
+        tmp_path,
+        consumer_env={"TRUSTSPACE_OUTBOX_ATTEMPTS": "3", "TRUSTSPACE_OUTBOX_BACKOFF": "0.05"},
+    )
+    try:
+        s.provider.kill()
+        with s.consumer.client() as c:
+            neg = c.call(
+                "POST",
+                "/api/negotiations",
+                {
+                    "address": s.provider.dsp,
+                    "providerId": "provider",
+                    "datasetId": "urn:ds",
+                    "offer": {"@id": "urn:o", "permission": [{"action": "use"}]},
+                },
+            )
+            done = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"], timeout=30)
+        assert done["state"] == "TERMINATED"
+        assert "could not be delivered" in done["error"] and "after 3 attempts" in done["error"]
+        assert [e["direction"] for e in done["history"]] == ["out", "local"]
+    finally:
+        for node in s.nodes():
+            node.stop()
