@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,7 +62,7 @@ class Node:
         data = settings.data_path
         data.mkdir(parents=True, exist_ok=True)
         self.key = NodeKey.load_or_create(data / "node.key")
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.db.migrate()
         self.trust = (
             TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
@@ -84,6 +90,7 @@ class Node:
             self.authorization,
             max_attempts=settings.outbox_attempts,
             backoff=settings.outbox_backoff,
+            concurrency=settings.outbox_concurrency,
         )
         self.ctx.wake = self.worker.wake
         extra_routes: list[BaseRoute] = []
@@ -133,7 +140,20 @@ class Node:
             *api_routes(self),
             *extra,
         ]
-        return StripTrailingSlash(Starlette(routes=routes, lifespan=lifespan))
+
+        async def unavailable(request: Request, exc: Exception) -> Response:
+            log.error("database unavailable: %s", exc)
+            return JSONResponse(
+                {"error": "the database is unavailable; try again"}, status_code=503
+            )
+
+        handlers: dict[Any, Any] = {
+            exc: unavailable
+            for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)
+        }
+        return StripTrailingSlash(
+            Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        )
 
     def authenticate(self, authorization: str | None) -> str:
         return self.auth.authenticate(authorization)

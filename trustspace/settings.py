@@ -43,6 +43,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database", "", "sqlite:///PATH or postgresql://... (default: SQLite file in data_dir)."
     ),
+    Setting(
+        "db_pool_size",
+        10,
+        "PostgreSQL connections for durable commits (plus half as many for outbox bookkeeping).",
+        int,
+    ),
     Setting("trust_list", "", "JSON file of trusted participants: id, public_key, address."),
     Setting(
         "management_key",
@@ -59,6 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting("outbox_backoff", 0.5, "First retry delay in seconds; doubles per attempt.", float),
+    Setting("outbox_concurrency", 32, "DSP messages in flight at once (to all peers).", int),
     Setting(
         "tck",
         False,

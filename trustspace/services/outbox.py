@@ -136,10 +136,9 @@ class OutboxWorker:
 
     def _deliver(self, item: OutboxItem) -> None:
         service = SERVICES[item.process_kind]
+        load = repo.get_negotiation if item.process_kind == "negotiation" else repo.get_transfer
         with self.ctx.db.tx(durable=False) as tx:
-            record = (
-                repo.get_negotiation if item.process_kind == "negotiation" else repo.get_transfer
-            )(tx, item.process_id)
+            record = load(tx, item.process_id)
         if record is None:
             with self.ctx.db.tx(durable=False) as tx:
                 repo.mark_dead(tx, item.id, "the process no longer exists")
@@ -147,6 +146,9 @@ class OutboxWorker:
         url, body = fill(item.url, item.body, record.provider_pid, record.consumer_pid)
         status, answer, error = self._post(item.peer_id, url, body)
         with self.ctx.db.tx(durable=False) as tx:
+            # Lock order everywhere: the process row first, then its outbox rows (a handler
+            # that changes the process may drop its pending messages).
+            load(tx, item.process_id, lock=True)
             if status is not None and 200 <= status < 300:
                 repo.mark_sent(tx, item.id)
                 service.delivered(self.ctx, tx, item.process_id, body, answer)

@@ -5,8 +5,8 @@ side rewrites placeholders to ``%s``.  Rules:
 
 - every transaction is a write transaction (SQLite ``BEGIN IMMEDIATE``), so
   read-check-write sequences in services cannot interleave;
-- each thread has its own connection (sqlite3 and psycopg connections are not
-  shared between threads here);
+- SQLite: each thread has its own connection; PostgreSQL: transactions borrow a
+  connection from a bounded pool, so a busy node never exhausts the server;
 - callbacks registered with :meth:`Tx.after_commit` run only once the commit
   succeeded (used to wake the outbox worker), never on rollback.
 """
@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from trustspace.store.schema import MIGRATIONS
 
@@ -70,10 +71,24 @@ class Tx:
 class Database:
     """A SQLite file or a PostgreSQL server, chosen by URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         if url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
+            self._pool, self._lazy_pool = (
+                ConnectionPool(
+                    url,
+                    min_size=1,
+                    max_size=size,
+                    kwargs={"autocommit": True, "row_factory": dict_row, **extra},
+                    open=True,
+                    timeout=30,
+                )
+                for size, extra in (
+                    (pool_size, {}),
+                    (max(2, pool_size // 2), {"options": "-c synchronous_commit=off"}),
+                )
+            )
         else:
             self.dialect = "sqlite"
             path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
@@ -97,21 +112,16 @@ class Database:
         user = cred.split(":", 1)[0]
         return f"{scheme}://{user}:***@{tail}" if ":" in cred else self.url
 
-    def _connect(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+    def _sqlite(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if self.dialect == "sqlite":
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-        else:
-            conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -123,24 +133,23 @@ class Database:
         its WAL reaches the disk: only for writes whose loss in a database crash is harmless
         (outbox leases and delivery marks, whose loss means a resend the receiver drops, and
         the replay cache of short-lived tokens)."""
-        conn = self._connect()
         if self.dialect == "sqlite":
+            conn = self._sqlite()
             # SQLite has one writer at a time; queueing on a lock wakes the next thread at
             # once, where SQLite's own busy handler would sleep and poll.
             with self._writer:
-                cur = conn.cursor()
-                cur.execute("BEGIN IMMEDIATE")
-                tx = Tx(cur, self.dialect)
+                lite = conn.cursor()
+                lite.execute("BEGIN IMMEDIATE")
+                tx = Tx(lite, self.dialect)
                 try:
                     yield tx
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    lite.execute("ROLLBACK")
                     raise
-                cur.execute("COMMIT")
+                lite.execute("COMMIT")
         else:
-            with conn.transaction(), conn.cursor() as cur:
-                if not durable:
-                    cur.execute("SET LOCAL synchronous_commit = off")
+            pool = self._pool if durable else self._lazy_pool
+            with pool.connection() as pconn, pconn.transaction(), pconn.cursor() as cur:
                 tx = Tx(cur, self.dialect)
                 yield tx
         for fn in tx._after:
@@ -162,6 +171,9 @@ class Database:
         return current
 
     def close(self) -> None:
+        if self.dialect == "postgresql":
+            self._pool.close()
+            self._lazy_pool.close()
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
