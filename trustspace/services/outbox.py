@@ -21,20 +21,18 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from types import ModuleType
 from typing import Any
 
 import httpx
 
 from trustspace.core.records import OutboxItem
-from trustspace.services import negotiations, transfers
+from trustspace.services import delivery
 from trustspace.services.context import NodeContext
 from trustspace.services.outbound import fill
 from trustspace.store import repo
 
 log = logging.getLogger("trustspace.outbox")
 
-SERVICES: dict[str, ModuleType] = {"negotiation": negotiations, "transfer": transfers}
 _RETRYABLE_4XX = {408, 425, 429}
 
 
@@ -135,10 +133,9 @@ class OutboxWorker:
         return True
 
     def _deliver(self, item: OutboxItem) -> None:
-        service = SERVICES[item.process_kind]
-        load = repo.get_negotiation if item.process_kind == "negotiation" else repo.get_transfer
+        kind = item.process_kind
         with self.ctx.db.tx(durable=False) as tx:
-            record = load(tx, item.process_id)
+            record = delivery.KINDS[kind].load(tx, item.process_id)
         if record is None:
             with self.ctx.db.tx(durable=False) as tx:
                 repo.mark_dead(tx, item.id, "the process no longer exists")
@@ -148,10 +145,10 @@ class OutboxWorker:
         with self.ctx.db.tx(durable=False) as tx:
             # Lock order everywhere: the process row first, then its outbox rows (a handler
             # that changes the process may drop its pending messages).
-            load(tx, item.process_id, lock=True)
+            delivery.lock(tx, kind, item.process_id)
             if status is not None and 200 <= status < 300:
                 repo.mark_sent(tx, item.id)
-                service.delivered(self.ctx, tx, item.process_id, body, answer)
+                delivery.delivered(self.ctx, tx, kind, item.process_id, answer)
                 return
             permanent = status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX
             attempts = item.attempts + 1
@@ -163,8 +160,8 @@ class OutboxWorker:
                 )
                 log.warning("%s", reason)
                 repo.mark_dead(tx, item.id, reason)
-                service.failed(
-                    self.ctx, tx, item.process_id, reason, notify=permanent and not item.final
+                delivery.failed(
+                    self.ctx, tx, kind, item.process_id, reason, notify=permanent and not item.final
                 )
                 return
             delay = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)))
