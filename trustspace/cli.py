@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +83,13 @@ def serve(config: Path | None, **flags: Any) -> None:
     from trustspace.node import Node
 
     s = _load(config, flags)
+    scratch: str | None = None
     if s.tck:
-        s = settings_mod.tck_defaults(s, tempfile.mkdtemp(prefix="trustspace-tck-"))
+        scratch = tempfile.mkdtemp(prefix="trustspace-tck-")
+        s = settings_mod.tck_defaults(s, scratch)
+        if s.data_dir != scratch:  # a folder was given: keep state there, not in the scratch one
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch = None
     logging.basicConfig(
         level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -98,6 +105,8 @@ def serve(config: Path | None, **flags: Any) -> None:
         console.print(
             f"TCK profile ON: webhooks {s.base_url}/tck/negotiations/requests, {s.base_url}/tck/transfers/requests"
         )
+    if scratch is not None:  # the TCK profile's state is throw-away
+        node.on_stop.append(partial(shutil.rmtree, scratch, ignore_errors=True))
     uvicorn.run(
         node.app,
         host=s.host,

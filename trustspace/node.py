@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class StripTrailingSlash:
 class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.on_stop: list[Callable[[], object]] = []
         data = settings.data_path
         data.mkdir(parents=True, exist_ok=True)
         self.key = NodeKey.load_or_create(data / "node.key")
@@ -170,3 +171,5 @@ class Node:
         self.worker.stop()
         self.http.close()
         self.db.close()
+        for fn in self.on_stop:
+            fn()
