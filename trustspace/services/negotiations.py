@@ -272,7 +272,9 @@ def _accept_agreement(ctx: NodeContext, tx: Tx, neg: Negotiation, agreement: m.J
             f"the agreement's assigner {agreement.get('assigner')} is not the provider {neg.counterparty_id}"
         )
     if rules(agreement) != rules(neg.offer):
-        raise Refused(f"the agreement's terms differ from the offer {neg.offer.get('@id')} it answers")
+        raise Refused(
+            f"the agreement's terms differ from the offer {neg.offer.get('@id')} it answers"
+        )
     if repo.get_agreement(tx, agreement["@id"]) is None:
         repo.insert_agreement(
             tx,
