@@ -50,8 +50,12 @@ def test_core_imports_nothing_that_does_io() -> None:
                     top == "trustspace" and not name.startswith("trustspace.core")
                 ):
                     offenders.append(f"{path.name}: {name}")
-            if isinstance(node, ast.Attribute) and node.attr in CLOCK:
-                offenders.append(f"{path.name}:{node.lineno}: .{node.attr}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in CLOCK
+            ):
+                offenders.append(f"{path.name}:{node.lineno}: .{node.func.attr}()")
     assert offenders == []
 
 
