@@ -30,7 +30,7 @@ from trustspace.dsp.auth import FixedHeaderAuthenticator, StoreReplayGuard, Toke
 from trustspace.dsp.client import DspClient
 from trustspace.dsp.routes import BASE_PATH, Authenticator, dsp_routes, version_route
 from trustspace.services import transfers
-from trustspace.services.context import NodeContext
+from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
@@ -75,6 +75,7 @@ class Node:
             dsp_base=base + BASE_PATH,
             data_base=base + "/data",
             blob_dir=data / "blobs",
+            identity=self.identity,
         )
         verifier = TokenVerifier(
             settings.participant_id, self.trust, StoreReplayGuard(self.db, time.time)
@@ -105,6 +106,13 @@ class Node:
             )
             extra_routes = tck.install(self)
         self.app = self._build_app(extra_routes)
+
+    def identity(self, participant_id: str) -> Identity:
+        """The verified facts about a participant: today from the trust list."""
+        p = self.trust.get(participant_id)
+        if p is None:
+            return Identity()
+        return Identity(region=p.region, member_of=frozenset(p.member_of))
 
     def authorization(self, peer_id: str) -> str:
         token = issue_token(

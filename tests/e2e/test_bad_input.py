@@ -192,10 +192,12 @@ def test_unknown_offer_and_dataset_mismatch_are_refused(
         "ContractNegotiationError",
     )
     widened = request_body(dataset["id"], dataset["offerId"])
-    widened["offer"]["permission"] = [{"action": "use"}, {"action": "distribute"}]
+    # "sell" is not included in the offered "use" (it belongs to "transfer"): wider terms
+    widened["offer"]["permission"] = [{"action": "use"}, {"action": "sell"}]
     r = post(space, "/negotiations/request", widened)
     assert_error(r, 400, "ContractNegotiationError")
-    assert "differ" in r.json()["reason"][0]
+    assert "wider than offer" in r.json()["reason"][0]
+    assert "'sell' is not included in the offered 'use'" in r.json()["reason"][0]
     assert provider_negotiations(space) == []
 
 

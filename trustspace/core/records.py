@@ -29,6 +29,8 @@ class Dataset:
     media_type: str = "application/octet-stream"
     size: int | None = None
     sha256: str | None = None
+    access_policy: Json | None = None  # who may see it in the catalog; None: every participant
+    classification: str = "general"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Transfer:
     data_address: Json | None = None
     token_hash: str | None = None
     error: str | None = None
+    purpose: str | None = None  # the purpose the consumer declared for this transfer
 
     def evolve(self, **changes: Any) -> Transfer:
         return replace(self, **changes)

@@ -15,13 +15,31 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.core import messages as m
+from trustspace.core.odrl.model import Request
+from trustspace.core.odrl.vocab import CLASSIFICATIONS
 from trustspace.core.records import Dataset, Offer
+from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
 from trustspace.store import repo
+from trustspace.store.db import Tx
 
 DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
+
+
+def check_offer_terms(terms: dict[str, Any]) -> None:
+    """Contract terms travel in DSP messages, whose schema wants each action as a plain term:
+    refinements belong in the rule's constraints.  Every term must be in the vocabulary."""
+    for key in ("permission", "prohibition", "obligation"):
+        rules = terms.get(key, [])
+        for i, rule in enumerate(rules if isinstance(rules, list) else [rules]):
+            if isinstance(rule, dict) and not isinstance(rule.get("action"), str):
+                raise Refused(
+                    f"offer {key}[{i}]: the action must be a term such as 'use' "
+                    "(DSP carries actions as plain terms; put conditions in 'constraint')"
+                )
+    pep.validate({"@id": "urn:offer", "@type": "Offer", **terms}, what="offer")
 
 
 def _service_id(ctx: NodeContext) -> str:
@@ -57,10 +75,21 @@ def publish(
     formats: Sequence[str] = (PULL_FORMAT,),
     dataset_id: str | None = None,
     offer_id: str | None = None,
+    access_policy: dict[str, Any] | None = None,
+    classification: str = "general",
 ) -> tuple[Dataset, Offer]:
-    policy = dict(policy or DEFAULT_POLICY)
-    if "permission" not in policy and "prohibition" not in policy:
+    terms = dict(policy or DEFAULT_POLICY)
+    if "permission" not in terms and "prohibition" not in terms:
         raise Refused("the policy needs at least one permission or prohibition")
+    check_offer_terms(terms)
+    if access_policy is not None:
+        access_policy = {"@id": f"urn:access:{dataset_id or 'dataset'}", **access_policy}
+        access_policy.setdefault("@type", "Set")
+        pep.validate(access_policy, what="access policy")
+    if classification not in CLASSIFICATIONS:
+        raise Refused(f"classification {classification!r}: use one of {', '.join(CLASSIFICATIONS)}")
+    if classification == "core":
+        raise Refused("core data is never listed")
     blob: Path | None = None
     size: int | None = None
     sha: str | None = None
@@ -81,8 +110,10 @@ def publish(
         or "application/octet-stream",
         size=size,
         sha256=sha,
+        access_policy=access_policy,
+        classification=classification,
     )
-    offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=policy, created_at=now)
+    offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:
         if repo.get_dataset(tx, dataset.id) is not None:
             raise Refused(f"dataset {dataset.id} already exists")
@@ -112,10 +143,46 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
     )
 
 
+def _visible(
+    ctx: NodeContext, tx: Tx, principal: str, datasets: list[Dataset]
+) -> tuple[list[Dataset], list[pep.PolicyDenied]]:
+    """The datasets whose access policy lets ``principal`` see them (no policy: everyone)."""
+    now = ctx.clock()
+    shown: list[Dataset] = []
+    hidden: list[pep.PolicyDenied] = []
+    for d in datasets:
+        if d.access_policy is None:
+            shown.append(d)
+            continue
+        try:
+            pep.decide(
+                ctx,
+                tx,
+                point="catalog",
+                principal=principal,
+                policy=ctx.policies.get(f"access:{d.id}", d.access_policy),
+                request=Request(action=pep.ACTION, assignee=principal, target=d.id),
+                world=pep.world(ctx, tx, principal=principal, now=now, dataset=d),
+                dataset_id=d.id,
+                log=False,
+            )
+            shown.append(d)
+        except pep.PolicyDenied as denied:
+            hidden.append(denied)
+    return shown, hidden
+
+
+def visible_to(ctx: NodeContext, tx: Tx, principal: str, dataset_id: str) -> bool:
+    d = repo.get_dataset(tx, dataset_id)
+    return d is not None and bool(_visible(ctx, tx, principal, [d])[0])
+
+
 def catalog(ctx: NodeContext, principal: str) -> m.Json:
     with ctx.db.tx() as tx:
-        datasets = repo.list_datasets(tx)
+        datasets, hidden = _visible(ctx, tx, principal, repo.list_datasets(tx))
         offers = repo.offers_for(tx, [d.id for d in datasets])
+    for denied in hidden:
+        pep.log_denial(ctx, denied)
     return m.catalog(
         catalog_id=f"{ctx.dsp_base}/catalog",
         participant_id=ctx.participant_id,
@@ -128,7 +195,13 @@ def catalog(ctx: NodeContext, principal: str) -> m.Json:
 def dataset(ctx: NodeContext, principal: str, dataset_id: str) -> m.Json:
     with ctx.db.tx() as tx:
         d = repo.get_dataset(tx, dataset_id)
+        hidden: list[pep.PolicyDenied] = []
+        if d is not None:
+            shown, hidden = _visible(ctx, tx, principal, [d])
+            d = shown[0] if shown else None
         offers = repo.offers_for(tx, [dataset_id]) if d else {}
+    for denied in hidden:
+        pep.log_denial(ctx, denied)
     if d is None or not offers.get(dataset_id):
         raise NotFound(f"no dataset {dataset_id}")
     return m.with_context(_dataset_json(ctx, d, offers[dataset_id]))

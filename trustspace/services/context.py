@@ -15,6 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from trustspace.core import odrl
 from trustspace.core.machine import Role
 from trustspace.store.db import Database
 
@@ -47,6 +52,40 @@ def actions_for(script: Script, trigger: str, arrivals: int) -> tuple[str, ...]:
     return script.get(f"{trigger}#{arrivals}", script.get(trigger, ()))
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What the node has verified about a participant: its region and memberships."""
+
+    region: str | None = None
+    member_of: frozenset[str] = frozenset()
+
+
+class PolicyCache:
+    """Compiled policies by key: agreement, offer and dataset ids never change their terms."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[str, odrl.Policy] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str, document: Mapping[str, Any]) -> odrl.Policy:
+        with self._lock:
+            policy = self._items.get(key)
+            if policy is not None:
+                self._items.move_to_end(key)
+                return policy
+        policy = odrl.parse_policy(document)
+        with self._lock:
+            self._items[key] = policy
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return policy
+
+
+def no_identity(_participant: str) -> Identity:
+    return Identity()
+
+
 def new_id() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
@@ -62,3 +101,5 @@ class NodeContext:
     clock: Callable[[], float] = time.time
     ids: Callable[[], str] = new_id
     wake: Callable[[], None] = lambda: None
+    identity: Callable[[str], Identity] = no_identity
+    policies: PolicyCache = field(default_factory=lambda: PolicyCache())

@@ -19,7 +19,10 @@ from typing import Any
 from trustspace.core import messages as m
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role
-from trustspace.core.records import Agreement, Negotiation
+from trustspace.core.odrl.narrowing import widening
+from trustspace.core.records import Agreement, Negotiation, Offer
+from trustspace.services import catalog
+from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
@@ -107,10 +110,11 @@ def receive_initial_request(
     ctx: NodeContext, principal: str, body: m.Json
 ) -> tuple[Negotiation, bool]:
     """Open a process for a consumer's first message; a redelivery returns the existing one."""
-    try:
-        return _receive_initial_request(ctx, principal, body)
-    except Conflict:  # the same message raced itself: the other copy created the process
-        return _receive_initial_request(ctx, principal, body)
+    with pep.denials_logged(ctx):
+        try:
+            return _receive_initial_request(ctx, principal, body)
+        except Conflict:  # the same message raced itself: the other copy created the process
+            return _receive_initial_request(ctx, principal, body)
 
 
 def _receive_initial_request(
@@ -125,7 +129,8 @@ def _receive_initial_request(
         existing = repo.find_provider_negotiation(tx, principal, body["consumerPid"])
         if existing is not None:
             return existing, False
-        catalog_offer = _match_offer(tx, offer)
+        catalog_offer = _match_offer(ctx, tx, principal, offer)
+        _check_terms(ctx, tx, principal, catalog_offer.dataset_id, offer, None)
         now = ctx.clock()
         state = n.NEGOTIATION.apply(None, n.REQUEST, Role.CONSUMER)
         neg = Negotiation(
@@ -135,7 +140,7 @@ def _receive_initial_request(
             counterparty_id=principal,
             counterparty_address=body["callbackAddress"],
             dataset_id=catalog_offer.dataset_id,
-            offer=m.offer_for_request(offer["@id"], catalog_offer.dataset_id, catalog_offer.policy),
+            offer=m.offer_for_request(offer["@id"], catalog_offer.dataset_id, offer),
             created_at=now,
             updated_at=now,
             consumer_pid=body["consumerPid"],
@@ -149,17 +154,33 @@ def _receive_initial_request(
         return neg, True
 
 
-def _match_offer(tx: Tx, offer: m.Json) -> Any:
+def _match_offer(ctx: NodeContext, tx: Tx, principal: str, offer: m.Json) -> Offer:
+    """The catalog offer a request answers; the request may narrow its terms, never widen them,
+    and only a participant who may see the dataset may negotiate for it."""
     catalog_offer = repo.get_offer(tx, offer["@id"])
-    if catalog_offer is None:
+    if catalog_offer is None or not catalog.visible_to(
+        ctx, tx, principal, catalog_offer.dataset_id
+    ):
         raise Refused(f"offer {offer['@id']} is not in this catalog")
-    if offer["target"] != catalog_offer.dataset_id:
+    if offer.get("target") != catalog_offer.dataset_id:
         raise Refused(
-            f"offer {offer['@id']} is for dataset {catalog_offer.dataset_id}, not {offer['target']}"
+            f"offer {offer['@id']} is for dataset {catalog_offer.dataset_id}, not {offer.get('target')}"
         )
-    if rules(offer) != rules(catalog_offer.policy):
-        raise Refused(f"the requested terms differ from offer {offer['@id']}")
+    wider = widening(catalog_offer.policy, offer)
+    if wider:
+        raise Refused(
+            f"the requested terms are wider than offer {offer['@id']}: " + "; ".join(wider)
+        )
     return catalog_offer
+
+
+def _check_terms(
+    ctx: NodeContext, tx: Tx, principal: str, dataset_id: str, terms: m.Json, pid: str | None
+) -> None:
+    dataset = repo.get_dataset(tx, dataset_id)
+    if dataset is None:
+        raise Refused(f"dataset {dataset_id} is not in this catalog")
+    pep.check_proposal(ctx, tx, principal=principal, dataset=dataset, terms=terms, process_id=pid)
 
 
 def receive_initial_offer(
@@ -194,6 +215,11 @@ def receive_initial_offer(
 
 def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Json) -> Negotiation:
     """Any message addressed to an existing process (``pid`` is our own pid)."""
+    with pep.denials_logged(ctx):
+        return _receive(ctx, principal, pid, message, body)
+
+
+def _receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Json) -> Negotiation:
     expected = message.split(":")[0]
     m.check(body, expected)
     if expected == "ContractNegotiationEventMessage":
@@ -223,7 +249,11 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
                     ]
                 }
             )
-        if message == n.OFFER or message == n.REQUEST:
+        if message == n.REQUEST:  # a counter-request: narrower terms only, checked like the first
+            _match_offer(ctx, tx, principal, {"target": neg.dataset_id, **body["offer"]})
+            _check_terms(ctx, tx, principal, neg.dataset_id, body["offer"], neg.id)
+            neg = neg.evolve(offer={**body["offer"], "target": neg.dataset_id})
+        elif message == n.OFFER:
             neg = neg.evolve(offer=body["offer"])
         elif message == n.AGREE:
             neg = _accept_agreement(ctx, tx, neg, body["agreement"])

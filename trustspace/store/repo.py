@@ -25,7 +25,7 @@ def _dump(value: Any) -> str:
 def insert_dataset(tx: Tx, d: Dataset) -> None:
     tx.execute(
         "INSERT INTO datasets (id, title, description, path, filename, media_type, size, sha256,"
-        " formats, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " formats, created_at, access_policy, classification) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             d.id,
             d.title,
@@ -37,6 +37,8 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
             d.sha256,
             _dump(list(d.formats)),
             d.created_at,
+            None if d.access_policy is None else _dump(d.access_policy),
+            d.classification,
         ),
     )
 
@@ -53,6 +55,8 @@ def _dataset(row: Row) -> Dataset:
         sha256=row["sha256"],
         formats=tuple(json.loads(row["formats"])),
         created_at=row["created_at"],
+        access_policy=None if row["access_policy"] is None else json.loads(row["access_policy"]),
+        classification=row["classification"],
     )
 
 
@@ -200,8 +204,11 @@ def insert_agreement(tx: Tx, a: Agreement) -> None:
     )
 
 
-def get_agreement(tx: Tx, agreement_id: str) -> Agreement | None:
-    row = tx.one("SELECT * FROM agreements WHERE id = ?", (agreement_id,))
+def get_agreement(tx: Tx, agreement_id: str, *, lock: bool = False) -> Agreement | None:
+    """``lock=True`` serialises uses of one agreement (a row lock on PostgreSQL)."""
+    row = tx.one(
+        f"SELECT * FROM agreements WHERE id = ?{_lock(tx) if lock else ''}", (agreement_id,)
+    )
     if row is None:
         return None
     return Agreement(
@@ -219,7 +226,8 @@ def get_agreement(tx: Tx, agreement_id: str) -> Agreement | None:
 
 _TP_COLS = (
     "id, role, provider_pid, consumer_pid, state, counterparty_id, counterparty_address,"
-    " agreement_id, dataset_id, format, data_address, token_hash, error, created_at, updated_at"
+    " agreement_id, dataset_id, format, data_address, token_hash, error, created_at, updated_at,"
+    " purpose"
 )
 
 
@@ -240,12 +248,14 @@ def _tp_params(t: Transfer) -> tuple[Any, ...]:
         t.error,
         t.created_at,
         t.updated_at,
+        t.purpose,
     )
 
 
 def insert_transfer(tx: Tx, t: Transfer) -> None:
     tx.execute(
-        f"INSERT INTO transfers ({_TP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _tp_params(t)
+        f"INSERT INTO transfers ({_TP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        _tp_params(t),
     )
 
 
@@ -275,6 +285,7 @@ def _transfer(row: Row) -> Transfer:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        purpose=row["purpose"],
     )
 
 
@@ -483,3 +494,108 @@ def events(tx: Tx, process_id: str) -> list[Row]:
         "SELECT at, direction, message, state, detail FROM process_events WHERE process_id = ? ORDER BY id",
         (process_id,),
     )
+
+
+# --- usage control ----------------------------------------------------------------------------
+
+
+def usage_counts(tx: Tx, agreement_id: str) -> dict[str, int]:
+    rows = tx.all(
+        "SELECT action, COUNT(*) AS n FROM usage WHERE agreement_id = ? GROUP BY action",
+        (agreement_id,),
+    )
+    return {r["action"]: int(r["n"]) for r in rows}
+
+
+def used_by(tx: Tx, agreement_id: str, action: str, transfer_id: str) -> bool:
+    row = tx.one(
+        "SELECT 1 AS x FROM usage WHERE agreement_id = ? AND action = ? AND transfer_id = ?",
+        (agreement_id, action, transfer_id),
+    )
+    return row is not None
+
+
+def record_usage(tx: Tx, agreement_id: str, action: str, transfer_id: str, at: float) -> None:
+    tx.execute(
+        "INSERT INTO usage (agreement_id, action, transfer_id, at) VALUES (?,?,?,?)",
+        (agreement_id, action, transfer_id, at),
+    )
+
+
+def insert_payment(
+    tx: Tx, agreement_id: str, amount: str, unit: str, reference: str | None, at: float
+) -> None:
+    tx.execute(
+        "INSERT INTO payments (agreement_id, amount, unit, reference, at) VALUES (?,?,?,?,?)",
+        (agreement_id, amount, unit, reference, at),
+    )
+
+
+def payments(tx: Tx, agreement_id: str) -> list[Row]:
+    return tx.all(
+        "SELECT amount, unit, reference, at FROM payments WHERE agreement_id = ? ORDER BY id",
+        (agreement_id,),
+    )
+
+
+def insert_decision(
+    tx: Tx,
+    *,
+    at: float,
+    point: str,
+    principal: str,
+    process_id: str | None,
+    agreement_id: str | None,
+    dataset_id: str | None,
+    decision: str,
+    reasons: list[str],
+    report: Any,
+) -> None:
+    tx.execute(
+        "INSERT INTO decisions (at, point, principal, process_id, agreement_id, dataset_id,"
+        " decision, reasons, report) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            at,
+            point,
+            principal,
+            process_id,
+            agreement_id,
+            dataset_id,
+            decision,
+            _dump(reasons),
+            _dump(report),
+        ),
+    )
+
+
+def decisions(
+    tx: Tx,
+    *,
+    agreement_id: str | None = None,
+    process_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    if agreement_id is not None:
+        where.append("agreement_id = ?")
+        params.append(agreement_id)
+    if process_id is not None:
+        where.append("process_id = ?")
+        params.append(process_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = tx.all(f"SELECT * FROM decisions{clause} ORDER BY id DESC LIMIT ?", (*params, limit))
+    return [
+        {
+            "id": r["id"],
+            "at": r["at"],
+            "point": r["point"],
+            "principal": r["principal"],
+            "processId": r["process_id"],
+            "agreementId": r["agreement_id"],
+            "datasetId": r["dataset_id"],
+            "decision": r["decision"],
+            "reasons": json.loads(r["reasons"]),
+            "report": json.loads(r["report"]),
+        }
+        for r in rows
+    ]

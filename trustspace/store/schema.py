@@ -142,4 +142,48 @@ def _v3(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(dialect: str) -> list[str]:
+    # Usage control: who may see a dataset, how it is classified, what purpose a transfer
+    # declared, each use counted against an agreement, payments, and the decision log.
+    serial = (
+        "BIGSERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    return [
+        "ALTER TABLE datasets ADD COLUMN access_policy TEXT",
+        "ALTER TABLE datasets ADD COLUMN classification TEXT NOT NULL DEFAULT 'general'",
+        "ALTER TABLE transfers ADD COLUMN purpose TEXT",
+        f"""CREATE TABLE usage (
+            agreement_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            transfer_id TEXT NOT NULL,
+            at {real} NOT NULL,
+            PRIMARY KEY (agreement_id, action, transfer_id)
+        )""",
+        f"""CREATE TABLE payments (
+            id {serial},
+            agreement_id TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            reference TEXT,
+            at {real} NOT NULL
+        )""",
+        "CREATE INDEX payments_agreement ON payments (agreement_id)",
+        f"""CREATE TABLE decisions (
+            id {serial},
+            at {real} NOT NULL,
+            point TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            process_id TEXT,
+            agreement_id TEXT,
+            dataset_id TEXT,
+            decision TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            report TEXT NOT NULL
+        )""",
+        "CREATE INDEX decisions_agreement ON decisions (agreement_id, id)",
+        "CREATE INDEX decisions_process ON decisions (process_id, id)",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]

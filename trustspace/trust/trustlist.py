@@ -12,14 +12,20 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from trustspace.core.odrl.vocab import is_region
 from trustspace.trust.keys import public_key_from_b64
 
 
 @dataclass(frozen=True)
 class Participant:
+    """A trusted participant.  ``region`` (ISO 3166) and ``member_of`` (party collections) are
+    facts the operator of this list has verified; usage policies rely on them."""
+
     id: str
     public_key_b64: str
     address: str | None = None
+    region: str | None = None
+    member_of: tuple[str, ...] = ()
 
 
 class TrustList:
@@ -52,7 +58,25 @@ class TrustList:
                 public_key_from_b64(entry["public_key"])
             except ValueError as exc:
                 raise ValueError(f"{path}: entry {i} ({entry['id']}): {exc}") from exc
-            participants.append(Participant(entry["id"], entry["public_key"], entry.get("address")))
+            region = entry.get("region")
+            if region is not None and not is_region(region):
+                raise ValueError(
+                    f"{path}: entry {i} ({entry['id']}): region {region!r} is not an ISO 3166 code"
+                )
+            member_of = entry.get("member_of", [])
+            if not isinstance(member_of, list) or not all(
+                isinstance(x, str) and x for x in member_of
+            ):
+                raise ValueError(f"{path}: entry {i} ({entry['id']}): member_of must be a list")
+            participants.append(
+                Participant(
+                    entry["id"],
+                    entry["public_key"],
+                    entry.get("address"),
+                    region,
+                    tuple(member_of),
+                )
+            )
         try:
             return cls(participants)
         except ValueError as exc:
@@ -64,6 +88,8 @@ class TrustList:
                 "id": p.id,
                 "public_key": p.public_key_b64,
                 **({"address": p.address} if p.address else {}),
+                **({"region": p.region} if p.region else {}),
+                **({"member_of": list(p.member_of)} if p.member_of else {}),
             }
             for p in self
         ]
