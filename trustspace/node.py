@@ -32,6 +32,7 @@ from trustspace.dsp.routes import BASE_PATH, Authenticator, dsp_routes, version_
 from trustspace.services import transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
+from trustspace.services.monitor import UsageMonitor
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
 from trustspace.store import repo
@@ -95,6 +96,7 @@ class Node:
             concurrency=settings.outbox_concurrency,
         )
         self.ctx.wake = self.worker.wake
+        self.monitor = UsageMonitor(self.ctx, settings.policy_monitor_interval)
         extra_routes: list[BaseRoute] = []
         if settings.tck:
             from trustspace import tck
@@ -126,12 +128,20 @@ class Node:
 
     def authorize_data(self, transfer_id: str, token: str) -> Grant:
         try:
-            _, path = transfers.authorize(self.ctx, transfer_id, token)
+            tp, path = transfers.authorize(self.ctx, transfer_id, token)
         except NotFound as exc:
             raise Denied(401, exc.reason) from exc
         except Refused as exc:
             raise Denied(403, exc.reason) from exc
-        return Grant(path=Path(path))
+        return Grant(path=Path(path), consume=lambda: self._consume(tp.id))
+
+    def _consume(self, transfer_id: str) -> None:
+        try:
+            transfers.consume(self.ctx, transfer_id)
+        except NotFound as exc:
+            raise Denied(401, exc.reason) from exc
+        except Refused as exc:
+            raise Denied(403, exc.reason) from exc
 
     def _build_app(self, extra: list[BaseRoute]) -> ASGIApp:
         @contextlib.asynccontextmanager
@@ -173,9 +183,11 @@ class Node:
                 repo.release_leases(tx)
         self.worker.start()
         self.worker.wake()
+        self.monitor.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
+        self.monitor.stop()
         self.worker.stop()
         self.http.close()
         self.db.close()

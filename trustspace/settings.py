@@ -67,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("outbox_backoff", 0.5, "First retry delay in seconds; doubles per attempt.", float),
     Setting("outbox_concurrency", 32, "DSP messages in flight at once (to all peers).", int),
     Setting(
+        "policy_monitor_interval",
+        30.0,
+        "Seconds between checks that end transfers whose agreement no longer holds; 0 turns the"
+        " monitor off (every data-plane access is checked regardless).",
+        float,
+    ),
+    Setting(
         "tck",
         False,
         "Expose the DSP TCK test profile (seed data, scripts, webhooks). Never in production.",

@@ -71,6 +71,10 @@ class Grant:
     path: Path
     media_type: str = "application/octet-stream"
     filename: str | None = None
+    consume: Callable[[], None] | None = None
+    """Called once before the body of a GET (200 or 206) is sent: it records the use and may
+    still raise `Denied` (a concurrent access took the last permitted use).  HEAD, 304 and 416
+    responses consume nothing."""
 
 
 class Denied(Exception):
@@ -273,6 +277,12 @@ class _PullEndpoint:
             end = chosen.start + chosen.length - 1
             out["Content-Range"] = f"bytes {chosen.start}-{end}/{size}"
         status = 206 if chosen.partial else 200
+        if grant.consume is not None and scope["method"] == "GET":
+            try:
+                await run_in_threadpool(grant.consume)
+            except Denied as denied:
+                await _send_error(scope, receive, send, denied.status, denied.reason)
+                return
         await send({"type": "http.response.start", "status": status, "headers": _raw(out)})
         if scope["method"] == "HEAD" or chosen.length == 0:
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -9,14 +9,13 @@ replaces them per dataset or agreement id.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from trustspace.core import odrl

@@ -16,9 +16,14 @@ from typing import Any
 
 from trustspace.core import messages as m
 from trustspace.core import negotiation as n
+from trustspace.core import odrl
 from trustspace.core import transfer as t
 from trustspace.core.machine import Role
-from trustspace.core.records import Transfer
+from trustspace.core.odrl.model import Request
+from trustspace.core.odrl.parse import term
+from trustspace.core.odrl.vocab import PURPOSE_PARENT, TRUSTSPACE
+from trustspace.core.records import Agreement, Transfer
+from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
@@ -49,6 +54,62 @@ _ACTION = {
     "suspend": t.SUSPEND,
     "resume": t.START,
 }
+
+
+# A TransferRequestMessage may declare the purpose of the transfer under this key (a full IRI, so
+# JSON-LD processors that only know the DSP context keep it).  Usage policies check it.
+PURPOSE_KEY = TRUSTSPACE + "purpose"
+
+
+def declared_purpose(body: m.Json) -> str | None:
+    raw = body.get(PURPOSE_KEY)
+    if raw is None:
+        return None
+    name = term(raw)
+    if name is None or name not in PURPOSE_PARENT:
+        raise Refused(f"unknown purpose {raw!r}; the purposes are {', '.join(PURPOSE_PARENT)}")
+    return name
+
+
+def check_use(
+    ctx: NodeContext,
+    tx: Tx,
+    tp: Transfer,
+    *,
+    point: str,
+    agreement: Agreement | None = None,
+    log: bool = True,
+) -> odrl.Decision:
+    """Re-evaluate the transfer's agreement for one more use by its consumer (raises
+    PolicyDenied).  The transfer's own earlier use is not counted twice."""
+    agreement = agreement or repo.get_agreement(tx, tp.agreement_id)
+    if agreement is None:
+        raise Refused(f"agreement {tp.agreement_id} is unknown")
+    dataset = repo.get_dataset(tx, tp.dataset_id)
+    principal = tp.counterparty_id
+    return pep.decide(
+        ctx,
+        tx,
+        point=point,
+        principal=principal,
+        policy=ctx.policies.get(f"agreement:{agreement.id}", agreement.policy),
+        request=Request(
+            action=pep.ACTION, assignee=principal, target=tp.dataset_id, purpose=tp.purpose
+        ),
+        world=pep.world(
+            ctx,
+            tx,
+            principal=principal,
+            now=ctx.clock(),
+            agreement=agreement,
+            dataset=dataset,
+            exclude_transfer=tp.id,
+        ),
+        process_id=tp.id,
+        agreement_id=agreement.id,
+        dataset_id=tp.dataset_id,
+        log=log,
+    )
 
 
 def token_hash(token: str) -> str:
@@ -99,10 +160,11 @@ def get_for(ctx: NodeContext, principal: str, pid: str) -> Transfer:
 
 def receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
     """Open a process for a consumer's first message; a redelivery returns the existing one."""
-    try:
-        return _receive_request(ctx, principal, body)
-    except Conflict:  # the same message raced itself: the other copy created the process
-        return _receive_request(ctx, principal, body)
+    with pep.denials_logged(ctx):
+        try:
+            return _receive_request(ctx, principal, body)
+        except Conflict:  # the same message raced itself: the other copy created the process
+            return _receive_request(ctx, principal, body)
 
 
 def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
@@ -145,7 +207,9 @@ def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tr
             updated_at=now,
             provider_pid=tp_id,
             consumer_pid=body["consumerPid"],
+            purpose=declared_purpose(body),
         )
+        check_use(ctx, tx, tp, point="transfer", agreement=agreement)
         repo.insert_transfer(tx, tp)
         repo.record_event(tx, tp.id, at=now, direction="in", message=t.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
@@ -288,8 +352,11 @@ def request(
     agreement_id: str,
     format: str = PULL_FORMAT,
     provider_address: str | None = None,
+    purpose: str | None = None,
 ) -> Transfer:
-    """Ask the provider of one of our agreements for a transfer."""
+    """Ask the provider of one of our agreements for a transfer, declaring its purpose."""
+    if purpose is not None and purpose not in PURPOSE_PARENT:
+        raise Refused(f"unknown purpose {purpose!r}; the purposes are {', '.join(PURPOSE_PARENT)}")
     with ctx.db.tx() as tx:
         agreement = repo.get_agreement(tx, agreement_id)
         if agreement is None or agreement.consumer_id != ctx.participant_id:
@@ -313,6 +380,7 @@ def request(
             created_at=now,
             updated_at=now,
             consumer_pid=tp_id,
+            purpose=purpose,
         )
         repo.insert_transfer(tx, tp)
         repo.record_event(tx, tp.id, at=now, direction="out", message=t.REQUEST, state=state)
@@ -322,6 +390,8 @@ def request(
             format=format,
             callback_address=ctx.dsp_base,
         )
+        if purpose is not None:
+            body[PURPOSE_KEY] = purpose
         queue(
             ctx,
             tx,
@@ -356,12 +426,13 @@ def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Transf
 
 
 def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer, str]:
-    """Check a data-plane token; return the transfer and the file it opens.
+    """Check a data-plane token and the agreement; return the transfer and the file it opens.
 
-    Raises NotFound (401: unknown transfer or wrong token) or Refused (403: the
-    transfer is not STARTED).  Read-only: a refused access changes nothing.
+    Raises NotFound (401: unknown transfer or wrong token) or Refused (403: the transfer is not
+    STARTED, or the agreement no longer permits a use: PolicyDenied).  Read-only: a refused
+    access changes nothing.  The use is recorded by :func:`consume` once data is served.
     """
-    with ctx.db.tx() as tx:
+    with pep.denials_logged(ctx), ctx.db.tx() as tx:
         tp = repo.get_transfer(tx, transfer_id)
         if tp is None or tp.role is not Role.PROVIDER or tp.token_hash is None:
             raise NotFound("unknown transfer or token")
@@ -371,7 +442,47 @@ def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer,
             raise Refused(
                 f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
             )
+        check_use(ctx, tx, tp, point="dataplane", log=False)
         dataset = repo.get_dataset(tx, tp.dataset_id)
     if dataset is None or dataset.path is None:
         raise Refused(f"dataset {tp.dataset_id} has no content")
     return tp, dataset.path
+
+
+def consume(ctx: NodeContext, transfer_id: str) -> None:
+    """Record one use of the transfer's agreement, atomically with the check that allows it:
+    the agreement row is locked, so concurrent accesses cannot both take the last use."""
+    with pep.denials_logged(ctx), ctx.db.tx() as tx:
+        tp = repo.get_transfer(tx, transfer_id)
+        if tp is None:
+            raise NotFound("unknown transfer or token")
+        agreement = repo.get_agreement(tx, tp.agreement_id, lock=True)
+        if tp.state != t.STARTED:
+            raise Refused(
+                f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
+            )
+        check_use(ctx, tx, tp, point="dataplane", agreement=agreement)
+        if agreement is not None and not repo.used_by(tx, agreement.id, pep.ACTION, tp.id):
+            repo.record_usage(tx, agreement.id, pep.ACTION, tp.id, ctx.clock())
+
+
+def sweep(ctx: NodeContext) -> list[str]:
+    """Terminate our provider transfers whose agreement no longer permits use (expired, ...).
+    Returns the ids terminated."""
+    with ctx.db.tx() as tx:
+        active = repo.provider_transfers_in(tx, (t.STARTED, t.SUSPENDED))
+    ended: list[str] = []
+    for tp in active:
+        try:
+            with ctx.db.tx() as tx:
+                check_use(ctx, tx, tp, point="monitor", log=False)
+        except pep.PolicyDenied as denied:
+            pep.log_denial(ctx, denied)
+            try:
+                act(
+                    ctx, tp.id, "terminate", "the agreement no longer permits use: " + denied.reason
+                )
+            except Exception:  # the transfer moved on meanwhile; the next sweep sees it
+                continue
+            ended.append(tp.id)
+    return ended

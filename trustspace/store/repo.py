@@ -306,6 +306,16 @@ def find_provider_transfer(tx: Tx, counterparty_id: str, consumer_pid: str) -> T
     return None if row is None else _transfer(row)
 
 
+def provider_transfers_in(tx: Tx, states: tuple[str, ...]) -> list[Transfer]:
+    marks = ",".join("?" for _ in states)
+    rows = tx.all(
+        f"SELECT {_TP_COLS} FROM transfers WHERE role = 'provider' AND state IN ({marks})"
+        " ORDER BY created_at",
+        states,
+    )
+    return [_transfer(r) for r in rows]
+
+
 def list_transfers(tx: Tx, limit: int = 100, offset: int = 0) -> list[Transfer]:
     rows = tx.all(
         f"SELECT {_TP_COLS} FROM transfers ORDER BY created_at DESC, id LIMIT ? OFFSET ?",

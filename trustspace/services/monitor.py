@@ -1,0 +1,46 @@
+"""The usage monitor: a background thread that ends transfers whose agreement stopped holding.
+
+Every ``interval`` seconds it re-evaluates the agreement of each STARTED or SUSPENDED transfer
+this node provides (:func:`trustspace.services.transfers.sweep`) and terminates those it no
+longer permits (a time window that closed, an elapsed period), telling the consumer why.  The
+data plane checks every access anyway; the monitor makes the process state say so too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from trustspace.services import transfers
+from trustspace.services.context import NodeContext
+
+log = logging.getLogger(__name__)
+
+
+class UsageMonitor:
+    def __init__(self, ctx: NodeContext, interval: float) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="usage-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                ended = transfers.sweep(self.ctx)
+            except Exception:  # a database hiccup must not end the monitor
+                log.exception("usage monitor sweep failed")
+                continue
+            for transfer_id in ended:
+                log.info("transfer %s terminated: its agreement no longer permits use", transfer_id)
