@@ -20,8 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from trustspace.core import messages as m
 from trustspace.core.machine import TransitionError
+from trustspace.core.odrl.vocab import describe as describe_vocabulary
 from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, negotiations, transfers
+from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
 from trustspace.store import Conflict, repo
 
@@ -116,6 +118,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
         policy = body.get("policy")
         if policy is not None and not isinstance(policy, dict):
             raise BadRequest("'policy' must be an object with permission/prohibition rules")
+        access_policy = body.get("accessPolicy")
+        if access_policy is not None and not isinstance(access_policy, dict):
+            raise BadRequest("'accessPolicy' must be an ODRL policy object")
         formats = body.get("formats") or [transfers.PULL_FORMAT]
         if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
             raise BadRequest("'formats' must be a list of strings")
@@ -128,6 +133,8 @@ def api_routes(node: Node) -> list[BaseRoute]:
             formats=formats,
             dataset_id=_str(body, "id", required=False),
             offer_id=_str(body, "offerId", required=False),
+            access_policy=access_policy,
+            classification=_str(body, "classification", required=False) or "general",
         )
         return {
             "id": dataset.id,
@@ -189,7 +196,36 @@ def api_routes(node: Node) -> list[BaseRoute]:
         agreement_id = _str(body, "agreementId")
         assert agreement_id is not None
         fmt = _str(body, "format", required=False) or transfers.PULL_FORMAT
-        return transfers.view(transfers.request(ctx, agreement_id=agreement_id, format=fmt))
+        purpose = _str(body, "purpose", required=False)
+        return transfers.view(
+            transfers.request(ctx, agreement_id=agreement_id, format=fmt, purpose=purpose)
+        )
+
+    def vocabulary(request: Request, body: Any) -> Any:
+        return describe_vocabulary()
+
+    def decision_list(request: Request, body: Any) -> Any:
+        q = request.query_params
+        try:
+            limit = min(int(q.get("limit", "100")), 1000)
+        except ValueError:
+            raise BadRequest("'limit' must be a number") from None
+        with ctx.db.tx() as tx:
+            return repo.decisions(
+                tx, agreement_id=q.get("agreement"), process_id=q.get("process"), limit=limit
+            )
+
+    def payment_add(request: Request, body: Any) -> Any:
+        amount = _str(body, "amount")
+        unit = _str(body, "unit")
+        assert amount is not None and unit is not None
+        return pep.record_payment(
+            ctx,
+            request.path_params["id"],
+            amount=amount,
+            unit=unit,
+            reference=_str(body, "reference", required=False),
+        )
 
     def transfer_list(request: Request, body: Any) -> Any:
         return [transfers.view(x) for x in transfers.list_all(ctx, *_page(request))]
@@ -217,6 +253,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
         Route("/api/negotiations/{id}", endpoint(negotiation_get), methods=["GET"]),
         Route("/api/negotiations/{id}/{action}", endpoint(negotiation_act), methods=["POST"]),
         Route("/api/agreements/{id}", endpoint(agreement_get), methods=["GET"]),
+        Route("/api/agreements/{id}/payments", endpoint(payment_add, 201), methods=["POST"]),
+        Route("/api/policy/vocabulary", endpoint(vocabulary), methods=["GET"]),
+        Route("/api/decisions", endpoint(decision_list), methods=["GET"]),
         Route("/api/transfers", endpoint(transfer_list), methods=["GET"]),
         Route("/api/transfers", endpoint(transfer_start, 201), methods=["POST"]),
         Route("/api/transfers/{id}", endpoint(transfer_get), methods=["GET"]),

@@ -11,18 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from trustspace import settings as settings_mod
-from trustspace.client import ApiError, ManagementClient
-
-console = Console()
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    sys.exit(1)
+from trustspace.client import ApiError
+from trustspace.cliutil import _call, _client, _fail, _print, console, key_option, node_option
+from trustspace.policycli import policy
 
 
 def _load(config: Path | None, flags: dict[str, Any]) -> settings_mod.Settings:
@@ -148,33 +142,6 @@ def show_settings(config: Path | None, **flags: Any) -> None:
 
 # --- driving a node ---------------------------------------------------------------------------
 
-node_option = click.option(
-    "--node",
-    envvar="TRUSTSPACE_NODE",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Management URL of the node to drive.",
-)
-key_option = click.option(
-    "--key", envvar="TRUSTSPACE_MANAGEMENT_KEY", required=True, help="Management key of that node."
-)
-
-
-def _client(node: str, key: str) -> ManagementClient:
-    return ManagementClient(node, key)
-
-
-def _call(node: str, key: str, method: str, path: str, body: Any = None) -> Any:
-    with _client(node, key) as c:
-        try:
-            return c.call(method, path, body)
-        except ApiError as exc:
-            _fail(str(exc))
-
-
-def _print(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
 
 @main.command()
 @node_option
@@ -188,6 +155,19 @@ def _print(data: Any) -> None:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="JSON file with the offer's ODRL rules (default: permission to use).",
 )
+@click.option(
+    "--access-policy",
+    "access_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON file with an ODRL policy deciding who sees the dataset (default: everyone).",
+)
+@click.option(
+    "--classification",
+    type=click.Choice(["general", "important"]),
+    default="general",
+    show_default=True,
+    help="Data classification (core data is never listed).",
+)
 @click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
 def publish(
     node: str,
@@ -196,6 +176,8 @@ def publish(
     title: str | None,
     description: str,
     policy_file: Path | None,
+    access_file: Path | None,
+    classification: str,
     dataset_id: str | None,
 ) -> None:
     """Publish FILE as a dataset with an offer (the node copies the file)."""
@@ -204,11 +186,13 @@ def publish(
         "title": title or file.name,
         "description": description,
     }
-    if policy_file:
-        try:
-            body["policy"] = json.loads(policy_file.read_text())
-        except ValueError as exc:
-            _fail(f"{policy_file} is not valid JSON: {exc}")
+    for field, source in (("policy", policy_file), ("accessPolicy", access_file)):
+        if source:
+            try:
+                body[field] = json.loads(source.read_text())
+            except ValueError as exc:
+                _fail(f"{source} is not valid JSON: {exc}")
+    body["classification"] = classification
     if dataset_id:
         body["id"] = dataset_id
     _print(_call(node, key, "POST", "/api/datasets", body))
@@ -319,12 +303,21 @@ def transfer() -> None:
 @key_option
 @click.argument("agreement_id")
 @click.option("--format", "fmt", default="HttpData-PULL", show_default=True)
+@click.option(
+    "--purpose",
+    help="The purpose of this transfer (e.g. ai-training); usage policies check it.",
+)
 @click.option("--wait/--no-wait", default=True, help="Wait until the provider started it.")
-def transfer_start(node: str, key: str, agreement_id: str, fmt: str, wait: bool) -> None:
+def transfer_start(
+    node: str, key: str, agreement_id: str, fmt: str, purpose: str | None, wait: bool
+) -> None:
     """Request a transfer under AGREEMENT_ID."""
+    body = {"agreementId": agreement_id, "format": fmt}
+    if purpose:
+        body["purpose"] = purpose
     with _client(node, key) as c:
         try:
-            tp = c.call("POST", "/api/transfers", {"agreementId": agreement_id, "format": fmt})
+            tp = c.call("POST", "/api/transfers", body)
             if wait:
                 tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED", "COMPLETED"])
         except ApiError as exc:
@@ -413,3 +406,6 @@ def demo(once: bool, workdir: Path | None, size_mib: int) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+main.add_command(policy)

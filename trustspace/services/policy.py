@@ -26,7 +26,7 @@ from trustspace.core import odrl
 from trustspace.core.odrl.model import Policy, Request, World
 from trustspace.core.records import Agreement, Dataset
 from trustspace.services.context import NodeContext
-from trustspace.services.errors import Refused
+from trustspace.services.errors import NotFound, Refused
 from trustspace.store import repo
 from trustspace.store.db import Tx
 
@@ -211,3 +211,26 @@ def check_proposal(
 def granted_actions(policy: Policy) -> tuple[str, ...]:
     names = [r.action.name for r in policy.permissions if r.action is not None]
     return tuple(dict.fromkeys(names)) or (ACTION,)
+
+
+def record_payment(
+    ctx: NodeContext, agreement_id: str, *, amount: str, unit: str, reference: str | None
+) -> dict[str, Any]:
+    """A payment received under one of this provider's agreements (the facts ``payAmount``
+    reads).  Settlement records them; the operator or provider can record one by hand."""
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        raise Refused(f"amount {amount!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise Refused(f"amount {amount!r} must be a positive number")
+    with ctx.db.tx() as tx:
+        agreement = repo.get_agreement(tx, agreement_id)
+        if agreement is None or agreement.provider_id != ctx.participant_id:
+            raise NotFound(f"no agreement {agreement_id} where this node is the provider")
+        repo.insert_payment(tx, agreement_id, format(value, "f"), unit, reference, ctx.clock())
+        total = sum(
+            (Decimal(r["amount"]) for r in repo.payments(tx, agreement_id) if r["unit"] == unit),
+            Decimal(0),
+        )
+    return {"agreementId": agreement_id, "unit": unit, "paid": format(total, "f")}

@@ -22,6 +22,7 @@ from trustspace.core.odrl import vocab
 from trustspace.core.odrl.model import (
     Action,
     Constraint,
+    DutyState,
     LogicalConstraint,
     Policy,
     Request,
@@ -29,6 +30,7 @@ from trustspace.core.odrl.model import (
     Subject,
     Term,
     Value,
+    World,
 )
 
 
@@ -330,3 +332,46 @@ def parse_request(node: object) -> Request:
         uid=uid,
         rule_uid=identifier(rule) if rule is not node else None,
     )
+
+
+def parse_world(node: object, *, now: datetime | None = None) -> World:
+    """A state of the world in JSON: ``{"now", "partOf": {entity: [collections]}, "duties":
+    {duty uid: state}, "agreementStart", "counts": {action: n}, "region", "classification",
+    "payments": [{"amount", "unit"}], "deferred": [operand]}``.  ``now`` is the default time."""
+    if not isinstance(node, Mapping):
+        raise PolicyError("the state of the world must be a JSON object")
+    try:
+        when = parse_datetime(str(node["now"])) if "now" in node else now
+        if when is None:
+            raise PolicyError("the state of the world needs 'now'")
+        start = node.get("agreementStart")
+        part_of = {
+            str(k): frozenset(str(x) for x in _list(v))
+            for k, v in dict(node.get("partOf", {})).items()
+        }
+        duties = {str(k): DutyState(str(v)) for k, v in dict(node.get("duties", {})).items()}
+        for uid, duty in duties.items():
+            if duty.state not in ("Fulfilled", "Violated", "NonSet"):
+                raise PolicyError(f"duty {uid}: state must be Fulfilled, Violated or NonSet")
+        counts = {str(k): int(v) for k, v in dict(node.get("counts", {})).items()}
+        payments = tuple(
+            (Decimal(str(p["amount"])), str(p["unit"])) for p in _list(node.get("payments"))
+        )
+        region = node.get("region")
+        if region is not None and not vocab.is_region(str(region)):
+            raise PolicyError(f"region {region!r} is not an ISO 3166 code")
+        return World(
+            now=when,
+            part_of=part_of,
+            duties=duties,
+            agreement_start=None if start is None else parse_datetime(str(start)),
+            counts=counts,
+            region=None if region is None else str(region),
+            classification=node.get("classification"),
+            payments=payments,
+            deferred=frozenset(str(x) for x in _list(node.get("deferred"))),
+        )
+    except PolicyError:
+        raise
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise PolicyError(f"the state of the world is malformed: {exc}") from None
