@@ -29,6 +29,7 @@ from trustspace.core.machine import TransitionError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
+from trustspace.services.policy import PolicyDenied
 from trustspace.store import Conflict
 from trustspace.trust.tokens import AuthError
 
@@ -56,7 +57,12 @@ class _Fail(Exception):
 
 
 def _error(
-    area: str, status: int, code: str, reason: str, body: Any = None, pid: str | None = None
+    area: str,
+    status: int,
+    code: str,
+    reason: str | list[str],
+    body: Any = None,
+    pid: str | None = None,
 ) -> JSONResponse:
     ppid = cpid = None
     if isinstance(body, dict):
@@ -65,7 +71,7 @@ def _error(
     payload = m.error(
         ERROR_TYPE[area],
         code=code,
-        reason=[reason],
+        reason=reason if isinstance(reason, list) else [reason],
         provider_pid=ppid or pid,
         consumer_pid=cpid or pid,
     )
@@ -113,6 +119,8 @@ def dsp_routes(ctx: NodeContext, auth: Authenticator) -> list[BaseRoute]:
                     body,
                     pid,
                 )
+            except PolicyDenied as exc:
+                return _error(area, 400, "policy-denied", exc.reasons, body, pid)
             except Refused as exc:
                 return _error(area, 400, "refused", exc.reason, body, pid)
             except NotFound as exc:

@@ -133,6 +133,7 @@ def view(tp: Transfer) -> dict[str, Any]:
         "agreementId": tp.agreement_id,
         "datasetId": tp.dataset_id,
         "format": tp.format,
+        "purpose": tp.purpose,
         "error": tp.error,
         "createdAt": tp.created_at,
         "updatedAt": tp.updated_at,
