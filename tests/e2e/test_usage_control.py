@@ -52,10 +52,11 @@ class Market:
         return [self.provider, self.cn, self.us]
 
 
-@pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
-    provider = DemoNode("provider", tmp_path, {"TRUSTSPACE_POLICY_MONITOR_INTERVAL": "0.3"})
-    cn, us = DemoNode("ai-cn", tmp_path), DemoNode("ai-us", tmp_path)
+def _market(root: Path, monitor: float) -> Iterator[Market]:
+    # The monitor also ends a started transfer once its agreement's uses are spent; tests that
+    # count downloads keep it off so that the data plane's own refusal is what they see.
+    provider = DemoNode("provider", root, {"TRUSTSPACE_POLICY_MONITOR_INTERVAL": str(monitor)})
+    cn, us = DemoNode("ai-cn", root), DemoNode("ai-us", root)
     provider.start([{**cn.entry(), "region": "CN"}, {**us.entry(), "region": "US"}])
     for consumer in (cn, us):
         consumer.start([provider.entry()])
@@ -66,6 +67,16 @@ def market(tmp_path: Path) -> Iterator[Market]:
         node.stop()
     for node in (provider, cn, us):
         print(f"--- {node.name} log ---\n{node.log_text()}")
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[Market]:
+    yield from _market(tmp_path, monitor=0)
+
+
+@pytest.fixture
+def monitored(tmp_path: Path) -> Iterator[Market]:
+    yield from _market(tmp_path, monitor=0.3)
 
 
 def _sample(path: Path) -> str:
@@ -217,8 +228,9 @@ def test_access_policy_hides_a_dataset_from_those_it_does_not_admit(
 
 
 def test_monitor_terminates_a_transfer_when_its_window_closes(
-    market: Market, tmp_path: Path
+    monitored: Market, tmp_path: Path
 ) -> None:
+    market = monitored
     _sample(tmp_path / "short.bin")
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 4))
     terms = {
