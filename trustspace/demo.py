@@ -135,11 +135,30 @@ class DemoNode:
                 self.proc.kill()
 
 
+DEMO_TERMS = {
+    "permission": [
+        {
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-training"},
+                {"leftOperand": "spatial", "operator": "eq", "rightOperand": "CN"},
+                {"leftOperand": "count", "operator": "lteq", "rightOperand": 3},
+                {
+                    "leftOperand": "elapsedTime",
+                    "operator": "lteq",
+                    "rightOperand": {"@value": "P30D", "@type": "xsd:duration"},
+                },
+            ],
+        }
+    ]
+}
+
+
 def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: int) -> int:
     root = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
     provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
     try:
-        provider.start([consumer.entry()])
+        provider.start([{**consumer.entry(), "region": "CN"}])  # the consumer's verified region
         consumer.start([provider.entry()])
         provider.wait_ready()
         consumer.wait_ready()
@@ -189,10 +208,14 @@ def _flow(
                 "path": str(sample),
                 "title": "Sensor readings 2026",
                 "description": "Hourly readings from five regions (sample data).",
+                "policy": DEMO_TERMS,
             },
         )
         console.print(
             f"1. provider published dataset {published['id']} ({published['size']} bytes, sha256 {published['sha256'][:16]}...)"
+        )
+        console.print(
+            "   terms: AI training only, consumers verified in CN, 3 downloads within 30 days"
         )
         cat = c.call("POST", "/api/catalog", {"address": provider.dsp})
         datasets = cat.get("dataset", [])
@@ -216,9 +239,15 @@ def _flow(
             raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
         console.print(f"   agreement {neg['agreementId']}")
         tp = c.call(
-            "POST", "/api/transfers", {"agreementId": neg["agreementId"], "format": "HttpData-PULL"}
+            "POST",
+            "/api/transfers",
+            {
+                "agreementId": neg["agreementId"],
+                "format": "HttpData-PULL",
+                "purpose": "ai-training",
+            },
         )
-        console.print("4. requesting a transfer")
+        console.print("4. requesting a transfer for the purpose ai-training")
         tp = c.wait(
             f"/api/transfers/{tp['id']}",
             ["STARTED"],
@@ -237,5 +266,10 @@ def _flow(
         if result.sha256 != expected or advertised != expected:
             raise ApiError(f"checksum mismatch: got {result.sha256}, expected {expected}")
         console.print(f"6. sha256 verified: {result.sha256}")
+        log = p.call("GET", f"/api/decisions?agreement={neg['agreementId']}")
+        for d in reversed(log):
+            console.print(
+                f"   policy decision at {d['point']:<10} {d['decision']}: {d['reasons'][0]}"
+            )
         tp = c.call("POST", f"/api/transfers/{tp['id']}/complete", {})
         console.print(f"7. transfer {tp['state']}")

@@ -121,6 +121,17 @@ def constraint_reason(result: TermResult) -> str:
     return f"{label} is {show(result.left)}{unit}; {wanted}"
 
 
+def _held(result: TermResult) -> str:
+    """A satisfied constraint in a few words: ``count 2 lteq 3``."""
+    t = result.term
+    if isinstance(t, LogicalConstraint):
+        inner = [_held(p) for p in result.parts if p.state == SAT]
+        return f"{t.operator}({', '.join(inner)})"
+    if result.left is DEFERRED:
+        return f"{t.left} checked at each use"
+    return f"{t.left} {show(result.left)} {t.operator} {show(t.right)}"
+
+
 def premise_reason(p: PremiseResult) -> str:
     what = {"TargetReport": "asset", "PartyReport": "party", "ActionReport": "action"}[p.kind]
     if p.got is None:
@@ -164,7 +175,13 @@ def reasons(decision: Decision) -> list[str]:
     outcome = decision.outcome
     head = OUTCOMES[outcome].format(kind=decision.policy.kind)
     if outcome == "permit":
-        return [head]
+        checked = [
+            _held(c)
+            for r in decision.rules
+            if r.active and r.rule.kind == "permission"
+            for c in r.constraints
+        ]
+        return [f"{head}: {'; '.join(checked)}" if checked else head]
     if outcome == "prohibited" or outcome == "conflict":
         names = [r.rule.uid or r.rule.kind for r in decision.rules
                  if r.active and r.rule.kind == "prohibition"]  # fmt: skip
