@@ -35,7 +35,7 @@ def _with(constraint: dict[str, Any], action: Any = "use") -> dict[str, Any]:
 def test_an_unknown_term_is_refused_at_creation_and_named(
     constraint: dict[str, Any], named: str
 ) -> None:
-    with pytest.raises(PolicyError, match="permission\\[0\\].constraint\\[0\\]") as err:
+    with pytest.raises(PolicyError, match=r"permission\[0\]\.constraint\[0\]") as err:
         parse_policy(_with(constraint), strict=True)
     assert named in str(err.value)
     # Received from elsewhere, the same policy is kept, with the constraint marked unusable.
