@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from trustspace import turtle
 from trustspace.core import odrl
 from trustspace.core.odrl.parse import parse_world
 
@@ -40,8 +41,6 @@ def load_policy(path: Path) -> odrl.Policy:
     text = _read(path)
     try:
         if _is_turtle(path, text):
-            from trustspace import turtle
-
             return odrl.parse_policy(turtle.load_policy(text))
         return odrl.parse_policy(_json(path, text))
     except (odrl.PolicyError, ValueError) as exc:
@@ -52,8 +51,6 @@ def load_request(path: Path) -> odrl.Request:
     text = _read(path)
     try:
         if _is_turtle(path, text):
-            from trustspace import turtle
-
             return odrl.parse_request(turtle.load_request(text))
         return odrl.parse_request(_json(path, text))
     except (odrl.PolicyError, ValueError) as exc:
@@ -68,8 +65,6 @@ def load_world(path: Path | None) -> odrl.World:
     text = _read(path)
     try:
         if _is_turtle(path, text):
-            from trustspace import turtle
-
             return turtle.load_world(text)
         return parse_world(_json(path, text), now=now)
     except (odrl.PolicyError, ValueError) as exc:

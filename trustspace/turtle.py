@@ -216,7 +216,10 @@ def load_world(text: str) -> World:
             duties[str(rule)] = DutyState(_local(state), str(report))
     counts: dict[str, int] = {}
     for usage in g.objects(None, TS.usage):
-        action, count = g.value(usage, TS.action), g.value(usage, TS.count)
+        action, count = (
+            g.value(usage, TS.action),
+            g.value(usage, TS["count"]),
+        )  # .count is a str method
         if action is None or count is None:
             raise ValueError("ts:usage needs ts:action and ts:count")
         counts[_local(action)] = counts.get(_local(action), 0) + int(str(count))
