@@ -201,7 +201,22 @@ def _local(node: Node) -> str:
     return text.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
-def load_world(text: str) -> World:
+def _included(g: Graph, sotw: Node) -> set[Node]:
+    """What a state of the world includes: its ``ex:includes`` and the rule reports of included
+    policy reports (how the SolidLab suite records duty states)."""
+    seen: set[Node] = set()
+    todo = list(g.objects(sotw, EX.includes))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo += list(g.objects(node, REPORT.ruleReport))
+    return seen
+
+
+def load_world(text: str, uid: str | None = None) -> World:
+    """With ``uid`` (the sotw node), only duty reports it includes count: a file may also hold
+    other reports, such as the report a test expects."""
     g = graph(text)
     now = g.value(TEMP.currentTime, DCTERMS.issued)
     if now is None:
@@ -210,7 +225,11 @@ def load_world(text: str) -> World:
     for s, o in g.subject_objects(ODRL.partOf):
         part_of.setdefault(str(s), set()).add(str(o))
     duties: dict[str, DutyState] = {}
-    for report in _sorted(g.subjects(RDF.type, REPORT.DutyReport)):
+    reports = _sorted(g.subjects(RDF.type, REPORT.DutyReport))
+    if uid is not None:
+        included = _included(g, URIRef(uid))
+        reports = [r for r in reports if r in included]
+    for report in reports:
         rule, state = g.value(report, REPORT.rule), g.value(report, REPORT.deonticState)
         if rule is not None and state is not None:
             duties[str(rule)] = DutyState(_local(state), str(report))

@@ -53,6 +53,6 @@ def test_case(path: Path) -> None:
     request = odrl.parse_request(
         load_request(_source(case, "requestSource", "requests"), expected["request"])
     )
-    world = load_world(_source(case, "sotwSource", "sotw"))
+    world = load_world(_source(case, "sotwSource", "sotw"), expected["sotw"])
     report = odrl.to_json(odrl.evaluate(policy, request, world))
     assert compare(report, expected) == [], expected["title"]
