@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 ODRL = "http://www.w3.org/ns/odrl/2/"
 TRUSTSPACE = "https://w3id.org/trustspace/ns/"
@@ -174,6 +175,24 @@ PURPOSE_PARENT: Mapping[str, str | None] = {
 
 def ancestors(parents: Mapping[str, str | None], term: str) -> tuple[str, ...]:
     """``term`` and everything it is included in, nearest first."""
+    if parents is ACTION_PARENT:
+        return _action_ancestors(term)
+    if parents is PURPOSE_PARENT:
+        return _purpose_ancestors(term)
+    return _walk(parents, term)
+
+
+@lru_cache(maxsize=1024)
+def _action_ancestors(term: str) -> tuple[str, ...]:
+    return _walk(ACTION_PARENT, term)
+
+
+@lru_cache(maxsize=1024)
+def _purpose_ancestors(term: str) -> tuple[str, ...]:
+    return _walk(PURPOSE_PARENT, term)
+
+
+def _walk(parents: Mapping[str, str | None], term: str) -> tuple[str, ...]:
     chain = [term]
     seen = {term}
     parent = parents.get(term)
