@@ -87,3 +87,12 @@ def test_invalid_input_exits_2_naming_the_file(tmp_path: Path) -> None:
     code, _, err = _run(_files(tmp_path, AGREEMENT, {"assignee": "x"}, {}))
     assert code == 2
     assert "the request needs an action" in err
+
+
+def test_turtle_files_are_read_too() -> None:
+    cases = Path(__file__).parent / "core" / "odrl_cases"
+    for name, code in (("count-under", 0), ("count-spent", 1)):
+        path = str(cases / f"{name}.ttl")
+        exit_code, out, _ = _run(["--policy", path, "--request", path, "--sotw", path])
+        assert exit_code == code, out
+        assert json.loads(out)["policy"] == f"urn:policy:{name}"
