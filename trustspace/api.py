@@ -25,7 +25,7 @@ from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import Conflict, repo
+from trustspace.store import Conflict, repo, usage
 
 if TYPE_CHECKING:
     from trustspace.node import Node
@@ -211,7 +211,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
         except ValueError:
             raise BadRequest("'limit' must be a number") from None
         with ctx.db.tx() as tx:
-            return repo.decisions(
+            return usage.decisions(
                 tx, agreement_id=q.get("agreement"), process_id=q.get("process"), limit=limit
             )
 

@@ -20,7 +20,7 @@ from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import Refused
-from trustspace.store import repo
+from trustspace.store import repo, usage
 from trustspace.store.db import Database
 
 LIMITED = {
@@ -121,14 +121,14 @@ def test_concurrent_uses_never_exceed_the_count(provider: NodeContext, tmp_path:
     refusals = [r for r in outcome.values() if r != "used"]
     assert all("the use count (this use included) is 4" in r for r in refusals), refusals
     with provider.db.tx() as tx:
-        assert repo.usage_counts(tx, "urn:agr:1") == {"read": 3}
-        logged = repo.decisions(tx, agreement_id="urn:agr:1", limit=100)
+        assert usage.usage_counts(tx, "urn:agr:1") == {"read": 3}
+        logged = usage.decisions(tx, agreement_id="urn:agr:1", limit=100)
     assert sorted(d["decision"] for d in logged) == ["deny"] * 9 + ["permit"] * 3
     # A transfer that already used its share may read again without using more.
     used = next(tid for tid, r in outcome.items() if r == "used")
     transfers.consume(provider, used)
     with provider.db.tx() as tx:
-        assert repo.usage_counts(tx, "urn:agr:1") == {"read": 3}
+        assert usage.usage_counts(tx, "urn:agr:1") == {"read": 3}
 
 
 def _request(offer_terms: dict[str, Any], dataset_id: str, cpid: str = "urn:c:1") -> m.Json:
@@ -222,7 +222,7 @@ def test_a_consumer_outside_the_region_cannot_conclude(
     ]
     with provider.db.tx() as tx:
         assert repo.list_negotiations(tx) == []
-        (logged,) = repo.decisions(tx)
+        (logged,) = usage.decisions(tx)
     assert (logged["point"], logged["principal"], logged["decision"]) == (
         "negotiation",
         "ai-us",

@@ -27,7 +27,7 @@ from trustspace.core.odrl.model import Policy, Request, World
 from trustspace.core.records import Agreement, Dataset
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import repo
+from trustspace.store import repo, usage
 from trustspace.store.db import Tx
 
 POINTS = ("catalog", "negotiation", "transfer", "dataplane", "monitor")
@@ -76,12 +76,14 @@ def world(
     counts: dict[str, int] = {}
     payments: tuple[tuple[Decimal, str], ...] = ()
     if agreement is not None:
-        counts = repo.usage_counts(tx, agreement.id)
+        counts = usage.usage_counts(tx, agreement.id)
         if exclude_transfer is not None:
             for action in list(counts):
-                if repo.used_by(tx, agreement.id, action, exclude_transfer):
+                if usage.used_by(tx, agreement.id, action, exclude_transfer):
                     counts[action] -= 1
-        payments = tuple((Decimal(r["amount"]), r["unit"]) for r in repo.payments(tx, agreement.id))
+        payments = tuple(
+            (Decimal(r["amount"]), r["unit"]) for r in usage.payments(tx, agreement.id)
+        )
     return World(
         now=_at(now),
         part_of={principal: identity.member_of} if identity.member_of else {},
@@ -127,7 +129,7 @@ def decide(
 
 
 def _log(tx: Tx, at: float, record: Mapping[str, Any], decision: odrl.Decision) -> None:
-    repo.insert_decision(
+    usage.insert_decision(
         tx,
         at=at,
         decision="permit" if decision.permit else "deny",
@@ -228,9 +230,9 @@ def record_payment(
         agreement = repo.get_agreement(tx, agreement_id)
         if agreement is None or agreement.provider_id != ctx.participant_id:
             raise NotFound(f"no agreement {agreement_id} where this node is the provider")
-        repo.insert_payment(tx, agreement_id, format(value, "f"), unit, reference, ctx.clock())
+        usage.insert_payment(tx, agreement_id, format(value, "f"), unit, reference, ctx.clock())
         total = sum(
-            (Decimal(r["amount"]) for r in repo.payments(tx, agreement_id) if r["unit"] == unit),
+            (Decimal(r["amount"]) for r in usage.payments(tx, agreement_id) if r["unit"] == unit),
             Decimal(0),
         )
     return {"agreementId": agreement_id, "unit": unit, "paid": format(total, "f")}

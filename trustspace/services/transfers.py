@@ -27,7 +27,7 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
-from trustspace.store import repo
+from trustspace.store import repo, usage
 from trustspace.store.db import Conflict, Tx
 
 KIND = "transfer"
@@ -463,8 +463,8 @@ def consume(ctx: NodeContext, transfer_id: str) -> None:
                 f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
             )
         check_use(ctx, tx, tp, point="dataplane", agreement=agreement)
-        if agreement is not None and not repo.used_by(tx, agreement.id, pep.ACTION, tp.id):
-            repo.record_usage(tx, agreement.id, pep.ACTION, tp.id, ctx.clock())
+        if agreement is not None and not usage.used_by(tx, agreement.id, pep.ACTION, tp.id):
+            usage.record_usage(tx, agreement.id, pep.ACTION, tp.id, ctx.clock())
 
 
 def sweep(ctx: NodeContext) -> list[str]:
