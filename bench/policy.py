@@ -28,7 +28,9 @@ from typing import Any
 from trustspace.core import odrl
 from trustspace.core.odrl import vocab
 from trustspace.core.odrl.model import Request, World
+from trustspace.demo import DEMO_TERMS
 
+# The demo's terms (purpose, region, count, elapsed time) and a closing date.
 AGREEMENT: dict[str, Any] = {
     "@id": "urn:uuid:agreement-1",
     "@type": "Agreement",
@@ -39,14 +41,7 @@ AGREEMENT: dict[str, Any] = {
         {
             "action": "use",
             "constraint": [
-                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-training"},
-                {"leftOperand": "spatial", "operator": "eq", "rightOperand": "CN"},
-                {"leftOperand": "count", "operator": "lteq", "rightOperand": 3},
-                {
-                    "leftOperand": "elapsedTime",
-                    "operator": "lteq",
-                    "rightOperand": {"@value": "P30D", "@type": "xsd:duration"},
-                },
+                *DEMO_TERMS["permission"][0]["constraint"],
                 {
                     "leftOperand": "dateTime",
                     "operator": "lt",

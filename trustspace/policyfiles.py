@@ -9,13 +9,16 @@ Every problem is a ``PolicyError`` whose message names the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trustspace import turtle
 from trustspace.core import odrl
 from trustspace.core.odrl.parse import parse_world
+
+T = TypeVar("T")
 
 
 def _is_turtle(path: Path, text: str) -> bool:
@@ -34,27 +37,23 @@ def _json(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise odrl.PolicyError(f"{path}: not JSON or Turtle: {exc}") from None
+        raise odrl.PolicyError(f"not JSON or Turtle: {exc}") from None
+
+
+def _load(path: Path, from_turtle: Callable[[str], Any], read: Callable[[Any], T]) -> T:
+    text = _read(path)
+    try:
+        return read(from_turtle(text) if _is_turtle(path, text) else _json(path, text))
+    except (odrl.PolicyError, ValueError) as exc:
+        raise odrl.PolicyError(f"{path}: {exc}") from None
 
 
 def load_policy(path: Path) -> odrl.Policy:
-    text = _read(path)
-    try:
-        if _is_turtle(path, text):
-            return odrl.parse_policy(turtle.load_policy(text))
-        return odrl.parse_policy(_json(path, text))
-    except (odrl.PolicyError, ValueError) as exc:
-        raise odrl.PolicyError(f"{path}: {exc}") from None
+    return _load(path, turtle.load_policy, odrl.parse_policy)
 
 
 def load_request(path: Path) -> odrl.Request:
-    text = _read(path)
-    try:
-        if _is_turtle(path, text):
-            return odrl.parse_request(turtle.load_request(text))
-        return odrl.parse_request(_json(path, text))
-    except (odrl.PolicyError, ValueError) as exc:
-        raise odrl.PolicyError(f"{path}: {exc}") from None
+    return _load(path, turtle.load_request, odrl.parse_request)
 
 
 def load_world(path: Path | None) -> odrl.World:

@@ -21,25 +21,9 @@ import pytest
 from tests.e2e.flow import fetch, publish
 from trustspace.client import ApiError
 from trustspace.dataplane.client import DownloadError
-from trustspace.demo import DemoNode
+from trustspace.demo import DEMO_TERMS, DemoNode
 
-TERMS = {
-    "permission": [
-        {
-            "action": "use",
-            "constraint": [
-                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-training"},
-                {"leftOperand": "spatial", "operator": "eq", "rightOperand": "CN"},
-                {"leftOperand": "count", "operator": "lteq", "rightOperand": 3},
-                {
-                    "leftOperand": "elapsedTime",
-                    "operator": "lteq",
-                    "rightOperand": {"@value": "P30D", "@type": "xsd:duration"},
-                },
-            ],
-        }
-    ]
-}
+TERMS = DEMO_TERMS  # AI training only, verified in CN, 3 downloads within 30 days
 
 
 @dataclass
