@@ -106,7 +106,10 @@ class TokenVerifier:
         self.leeway = leeway
         self.max_ttl = max_ttl
 
-    def verify(self, authorization_header: str | None, *, now: float) -> Principal:
+    def verify(
+        self, authorization_header: str | None, *, now: float, keys: KeyResolver | None = None
+    ) -> Principal:
+        """``keys`` overrides where the issuer's key comes from (a verified credential)."""
         if not authorization_header:
             raise AuthError("missing bearer token")
         scheme, _, token = authorization_header.partition(" ")
@@ -120,7 +123,7 @@ class TokenVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
             raise AuthError("token has no issuer")
-        public_key = self.keys.public_key(issuer)
+        public_key = (keys or self.keys).public_key(issuer)
         if public_key is None:
             raise AuthError(f"unknown participant {issuer!r}")
         try:
