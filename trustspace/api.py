@@ -25,7 +25,8 @@ from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import Conflict, repo, usage
+from trustspace.store import Conflict, audit, repo, usage
+from trustspace.trust.membership import MembershipError
 
 if TYPE_CHECKING:
     from trustspace.node import Node
@@ -46,14 +47,26 @@ def _str(body: Any, key: str, required: bool = True) -> str | None:
     return value
 
 
-def api_routes(node: Node) -> list[BaseRoute]:
-    ctx = node.ctx
-    key = node.settings.management_key
+def _strings(body: Any, key: str) -> list[str]:
+    value = body.get(key, []) if isinstance(body, dict) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BadRequest(f"'{key}' must be a list of strings")
+    return value
+
+
+PUBLIC = "<public>"
+
+
+def json_endpoint(key: str | None) -> Callable[..., Callable[[Request], Awaitable[Response]]]:
+    """JSON handlers behind the management key (or open to anyone with ``key=PUBLIC``): the
+    body must be a JSON object; service errors map to 400/404/409/502."""
 
     def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             given = request.headers.get("authorization", "")
-            if not key or not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+            if key is not PUBLIC and (
+                not key or not hmac.compare_digest(given.encode(), f"Bearer {key}".encode())
+            ):
                 return JSONResponse({"error": "missing or wrong management key"}, status_code=401)
             body: Any = None
             if request.method == "POST":
@@ -84,10 +97,22 @@ def api_routes(node: Node) -> list[BaseRoute]:
 
         return run
 
+    return endpoint
+
+
+def api_routes(node: Node) -> list[BaseRoute]:
+    ctx = node.ctx
+    key = node.settings.management_key
+
+    endpoint = json_endpoint(key)
+
     def peer(body: Any) -> tuple[str, str]:
         address = _str(body, "address")
         assert address is not None
         peer_id = _str(body, "providerId", required=False)
+        if peer_id is None and node.operator_client is not None:
+            member = node.operator_client.by_address(address)
+            peer_id = None if member is None else member["participantId"]
         if peer_id is None:
             entry = node.trust.by_address(address)
             if entry is None:
@@ -135,6 +160,10 @@ def api_routes(node: Node) -> list[BaseRoute]:
             offer_id=_str(body, "offerId", required=False),
             access_policy=access_policy,
             classification=_str(body, "classification", required=False) or "general",
+            keywords=_strings(body, "keywords"),
+            license=_str(body, "license", required=False),
+            price=_str(body, "price", required=False),
+            currency=_str(body, "currency", required=False),
         )
         return {
             "id": dataset.id,
@@ -201,6 +230,51 @@ def api_routes(node: Node) -> list[BaseRoute]:
             transfers.request(ctx, agreement_id=agreement_id, format=fmt, purpose=purpose)
         )
 
+    def membership_get(request: Request, body: Any) -> Any:
+        node.membership.poll()
+        return node.membership.describe()
+
+    def membership_apply(request: Request, body: Any) -> Any:
+        operator_id = _str(body, "operator")
+        assert operator_id is not None
+        details = {k: body[k] for k in body if k != "operator"}
+        try:
+            return node.membership.apply(operator_id, details)
+        except MembershipError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def membership_rotate(request: Request, body: Any) -> Any:
+        try:
+            return node.membership.rotate_key()
+        except MembershipError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def auth_failure_list(request: Request, body: Any) -> Any:
+        with ctx.db.tx() as tx:
+            return audit.auth_failures(tx, 200)
+
+    def federated_search(request: Request, body: Any) -> Any:
+        client = node.operator_client
+        operator_id = _str(body, "operator", required=False)
+        if client is None or not client.trusted:
+            raise BadRequest("this node trusts no operator (setting 'operators')")
+        operator_id = operator_id or client.trusted[0]
+        url = client.url(operator_id)
+        if url is None:
+            raise BadRequest(f"operator {operator_id!r} is not configured")
+        query = {k: str(v) for k, v in body.items() if k != "operator" and v not in (None, "")}
+        response = node.http.get(
+            url + "/operator/catalog/search",
+            params=query,
+            headers={"Authorization": node.authorization(operator_id)},
+        )
+        if response.status_code >= 300:
+            raise RemoteError(
+                response.status_code,
+                f"{url} answered {response.status_code}: {response.text[:300]}",
+            )
+        return response.json()
+
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()
 
@@ -255,6 +329,11 @@ def api_routes(node: Node) -> list[BaseRoute]:
         Route("/api/agreements/{id}", endpoint(agreement_get), methods=["GET"]),
         Route("/api/agreements/{id}/payments", endpoint(payment_add, 201), methods=["POST"]),
         Route("/api/policy/vocabulary", endpoint(vocabulary), methods=["GET"]),
+        Route("/api/membership", endpoint(membership_get), methods=["GET"]),
+        Route("/api/membership/apply", endpoint(membership_apply, 201), methods=["POST"]),
+        Route("/api/membership/rotate-key", endpoint(membership_rotate), methods=["POST"]),
+        Route("/api/auth-failures", endpoint(auth_failure_list), methods=["GET"]),
+        Route("/api/search", endpoint(federated_search), methods=["POST"]),
         Route("/api/decisions", endpoint(decision_list), methods=["GET"]),
         Route("/api/transfers", endpoint(transfer_list), methods=["GET"]),
         Route("/api/transfers", endpoint(transfer_start, 201), methods=["POST"]),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
@@ -26,22 +27,50 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trustspace.api import api_routes
 from trustspace.dataplane.server import Denied, Grant, pull_routes
-from trustspace.dsp.auth import FixedHeaderAuthenticator, StoreReplayGuard, TokenAuthenticator
+from trustspace.dsp.auth import (
+    FixedHeaderAuthenticator,
+    StoreReplayGuard,
+    TokenAuthenticator,
+    Verifier,
+)
 from trustspace.dsp.client import DspClient
 from trustspace.dsp.routes import BASE_PATH, Authenticator, dsp_routes, version_route
+from trustspace.operator import registry
+from trustspace.operator.federation import Federation
+from trustspace.operator.routes import operator_routes
+from trustspace.operator.service import LocalAnchors, Operator
 from trustspace.services import transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.services.monitor import UsageMonitor
+from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
-from trustspace.store import repo
+from trustspace.store import audit, repo
 from trustspace.store.db import Database
+from trustspace.trust.credentials import MemberClaims, MembershipVerifier
 from trustspace.trust.keys import NodeKey
-from trustspace.trust.tokens import TokenVerifier, bearer, issue_token
+from trustspace.trust.membership import Membership
+from trustspace.trust.operators import OperatorClient, parse_operators
+from trustspace.trust.tokens import AuthError, Principal, TokenVerifier, bearer, issue_token
 from trustspace.trust.trustlist import TrustList
 
 log = logging.getLogger("trustspace.node")
+
+
+def _identity(region: str, sector: str, roles: Any, space: str) -> Identity:
+    """Verified membership as policy facts: the region, and party collections for the space,
+    the sector (``sector:health``) and each role (``role:provider``)."""
+    groups = {space, f"sector:{sector}", *(f"role:{r}" for r in roles)}
+    return Identity(region=region, member_of=frozenset(groups))
+
+
+def _claimed_issuer(authorization: str | None) -> str | None:
+    token = (authorization or "").partition(" ")[2].strip()
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+    return issuer if isinstance(issuer, str) else None
 
 
 class StripTrailingSlash:
@@ -77,15 +106,40 @@ class Node:
             data_base=base + "/data",
             blob_dir=data / "blobs",
             identity=self.identity,
+            standing=self.standing,
         )
-        verifier = TokenVerifier(
-            settings.participant_id, self.trust, StoreReplayGuard(self.db, time.time)
-        )
-        token_auth = TokenAuthenticator(verifier, time.time)
-        self.auth: Authenticator = token_auth
         self.http = httpx.Client(
             timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
         )
+        self._verified: dict[str, MemberClaims] = {}
+        token_auth = TokenAuthenticator(self._verifier(settings), time.time, seen=self._seen)
+        self.auth: Authenticator = token_auth
+        self.membership = Membership(
+            data,
+            settings.participant_id,
+            self.ctx.dsp_base,
+            key=lambda: self.key,
+            set_key=self._set_key,
+            operators=self.operator_client,
+            http=self.http,
+        )
+        self.federation: Federation | None = None
+        if self.operator is not None:
+            self.membership.hold(
+                settings.participant_id,
+                self.operator.self_credential(self.key, self.ctx.dsp_base),
+                persist=False,
+            )
+            self.federation = Federation(
+                self.db,
+                settings.participant_id,
+                settings.participant_id,
+                self.http,
+                self.authorization,
+                linked=[u for u in settings.linked_spaces.split(",") if u.strip()],
+                clock=time.time,
+            )
+        self.crawler = Periodic("catalog-crawler", settings.crawl_interval, self._crawl)
         self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
             self.ctx,
@@ -109,20 +163,106 @@ class Node:
             extra_routes = tck.install(self)
         self.app = self._build_app(extra_routes)
 
+    def _verifier(self, settings: Settings) -> Verifier:
+        """Membership credentials when this node runs or trusts an operator; the static trust
+        list otherwise (and alongside, for peers it names)."""
+        tokens = TokenVerifier(
+            settings.participant_id, self.trust, StoreReplayGuard(self.db, time.time)
+        )
+        self.operator: Operator | None = None
+        self.operator_client: OperatorClient | None = None
+        self._local: LocalAnchors | None = None
+        if settings.role not in ("connector", "operator"):
+            raise ValueError(f"role {settings.role!r}: use connector or operator")
+        if settings.operators:
+            self.operator_client = OperatorClient(
+                self.http, parse_operators(settings.operators), refresh=settings.operator_refresh
+            )
+        if settings.role == "operator":
+            self.operator = Operator(
+                self.db,
+                settings.participant_id,
+                settings.data_path / "operator-keys",
+                credential_ttl=settings.credential_ttl_days * 86400,
+                status_ttl=max(5 * settings.operator_refresh, 60.0),
+            )
+            self._local = LocalAnchors(self.operator)
+            return MembershipVerifier(
+                settings.participant_id, self._local, [settings.participant_id], tokens,
+                static=self.trust if len(self.trust) else None,
+            )  # fmt: skip
+        if self.operator_client is not None:
+            return MembershipVerifier(
+                settings.participant_id, self.operator_client, self.operator_client.trusted,
+                tokens, static=self.trust if len(self.trust) else None,
+            )  # fmt: skip
+        return tokens
+
+    def _seen(self, principal: Principal) -> None:
+        member = principal.claims.get("membership")
+        if isinstance(member, MemberClaims):
+            self._verified[principal.participant_id] = member
+
+    def _set_key(self, key: NodeKey) -> None:
+        self.key = key
+
+    def _crawl(self) -> None:
+        if self.federation is not None:
+            report = self.federation.crawl()
+            log.info("catalog crawl: %s", report)
+
     def identity(self, participant_id: str) -> Identity:
-        """The verified facts about a participant: today from the trust list."""
+        """The verified facts about a participant: from its membership credential (as last
+        verified, or the operator's directory), else from the static trust list."""
+        member = self._verified.get(participant_id)
+        if member is not None:
+            return _identity(member.region, member.sector, member.roles, member.space)
+        if self.operator is not None:
+            with self.db.tx() as tx:
+                entry = registry.get_member(tx, participant_id)
+            if entry is not None and entry["status"] == "active":
+                return _identity(
+                    entry["region"], entry["sector"], entry["roles"], self.operator.operator_id
+                )
+        if self.operator_client is not None:
+            found = self.operator_client.member(participant_id)
+            if found is not None:
+                return _identity(found["region"], found["sector"], found["roles"], found["space"])
         p = self.trust.get(participant_id)
         if p is None:
             return Identity()
         return Identity(region=p.region, member_of=frozenset(p.member_of))
 
+    def standing(self, participant_id: str) -> str | None:
+        """Why this participant may not be dealt with any more (suspended, revoked)."""
+        if self._local is not None:
+            problem = self._local.standing(participant_id)
+            if problem is not None:
+                return problem
+        if self.operator_client is not None:
+            return self.operator_client.standing(participant_id)
+        return None
+
+    def authenticate(self, authorization: str | None, path: str = "dsp") -> str:
+        """Who sent this request; a refusal is logged with its reason and raised."""
+        try:
+            return self.auth.authenticate(authorization)
+        except AuthError as exc:
+            issuer = _claimed_issuer(authorization)
+            log.warning("refused %s from %s: %s", path, issuer or "?", exc.reason)
+            with self.db.tx(durable=False) as tx:
+                audit.record_auth_failure(tx, time.time(), path, issuer, exc.reason)
+            raise
+
     def authorization(self, peer_id: str) -> str:
+        credentials = self.membership.credentials()
         token = issue_token(
             self.key,
             self.settings.participant_id,
             peer_id,
             now=time.time(),
             ttl=self.settings.token_ttl,
+            extra={"credentials": credentials} if credentials else None,
         )
         return bearer(token)
 
@@ -157,6 +297,7 @@ class Node:
             *dsp_routes(self.ctx, self),
             *pull_routes(self.authorize_data),
             *api_routes(self),
+            *(operator_routes(self) if self.operator is not None else []),
             *extra,
         ]
 
@@ -174,9 +315,6 @@ class Node:
             Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
         )
 
-    def authenticate(self, authorization: str | None) -> str:
-        return self.auth.authenticate(authorization)
-
     def start(self) -> None:
         if self.db.dialect == "sqlite":
             with self.db.tx() as tx:
@@ -184,9 +322,17 @@ class Node:
         self.worker.start()
         self.worker.wake()
         self.monitor.start()
+        if self.operator_client is not None:
+            self.operator_client.on_refresh.append(self.membership.poll)
+            self.operator_client.start()
+        if self.federation is not None:
+            self.crawler.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
+        self.crawler.stop()
+        if self.operator_client is not None:
+            self.operator_client.stop()
         self.monitor.stop()
         self.worker.stop()
         self.http.close()

@@ -86,6 +86,36 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         True,
     ),
+    Setting(
+        "role",
+        "connector",
+        "connector (a participant's node) or operator (runs the space: onboarding, credentials,"
+        " revocation, the federated catalog).",
+    ),
+    Setting(
+        "operators",
+        "",
+        "Operators this node trusts, as id=url pairs separated by commas; requests must then"
+        " carry a membership credential from one of them.",
+    ),
+    Setting(
+        "operator_refresh",
+        60.0,
+        "Seconds between refreshes of operator keys, status lists and member directories.",
+        float,
+    ),
+    Setting("credential_ttl_days", 30.0, "Operator: validity of membership credentials.", float),
+    Setting(
+        "crawl_interval",
+        300.0,
+        "Operator: seconds between crawls of the members' catalogs; 0 crawls on demand only.",
+        float,
+    ),
+    Setting(
+        "linked_spaces",
+        "",
+        "Operator: URLs of other operators whose federated catalogs this one includes.",
+    ),
     Setting("log_level", "info", "Logging level."),
 )
 

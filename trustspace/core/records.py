@@ -31,6 +31,10 @@ class Dataset:
     sha256: str | None = None
     access_policy: Json | None = None  # who may see it in the catalog; None: every participant
     classification: str = "general"
+    keywords: tuple[str, ...] = ()
+    license: str | None = None
+    price: str | None = None  # a decimal amount, in ``currency``
+    currency: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from trustspace.store import repo
 from trustspace.store.db import Database
-from trustspace.trust.tokens import AuthError, TokenVerifier
+from trustspace.trust.tokens import AuthError, Principal
 
 
 class StoreReplayGuard:
@@ -25,13 +26,28 @@ class StoreReplayGuard:
             return repo.remember_token(tx, jti, expires_at, self.clock())
 
 
+class Verifier(Protocol):
+    def verify(self, authorization_header: str | None, *, now: float) -> Principal: ...
+
+
 class TokenAuthenticator:
-    def __init__(self, verifier: TokenVerifier, clock: Callable[[], float]) -> None:
+    """``seen`` receives every verified principal (its claims carry verified membership)."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        clock: Callable[[], float],
+        seen: Callable[[Principal], None] | None = None,
+    ) -> None:
         self.verifier = verifier
         self.clock = clock
+        self.seen = seen
 
     def authenticate(self, authorization: str | None) -> str:
-        return self.verifier.verify(authorization, now=self.clock()).participant_id
+        principal = self.verifier.verify(authorization, now=self.clock())
+        if self.seen is not None:
+            self.seen(principal)
+        return principal.participant_id
 
 
 class FixedHeaderAuthenticator:

@@ -11,12 +11,13 @@ import hashlib
 import mimetypes
 import os
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from trustspace.core import messages as m
 from trustspace.core.odrl.model import Request
-from trustspace.core.odrl.vocab import CLASSIFICATIONS
+from trustspace.core.odrl.vocab import CLASSIFICATIONS, TRUSTSPACE
 from trustspace.core.records import Dataset, Offer
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
@@ -26,6 +27,9 @@ from trustspace.store import repo
 from trustspace.store.db import Tx
 
 DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
+# Catalog properties beyond DCAT, as full IRIs so JSON-LD processors keep them.
+CLASSIFICATION_KEY = TRUSTSPACE + "classification"
+PRICE_KEY = TRUSTSPACE + "price"
 
 
 def check_offer_terms(terms: dict[str, Any]) -> None:
@@ -77,6 +81,10 @@ def publish(
     offer_id: str | None = None,
     access_policy: dict[str, Any] | None = None,
     classification: str = "general",
+    keywords: Sequence[str] = (),
+    license: str | None = None,
+    price: str | None = None,
+    currency: str | None = None,
 ) -> tuple[Dataset, Offer]:
     terms = dict(policy or DEFAULT_POLICY)
     if "permission" not in terms and "prohibition" not in terms:
@@ -90,6 +98,13 @@ def publish(
         raise Refused(f"classification {classification!r}: use one of {', '.join(CLASSIFICATIONS)}")
     if classification == "core":
         raise Refused("core data is never listed")
+    if price is not None:
+        try:
+            amount = Decimal(price)
+        except ArithmeticError:
+            raise Refused(f"price {price!r} is not a number") from None
+        if not amount.is_finite() or amount < 0 or not currency:
+            raise Refused("a price is a non-negative amount with a currency (e.g. 100 CNY)")
     blob: Path | None = None
     size: int | None = None
     sha: str | None = None
@@ -112,6 +127,10 @@ def publish(
         sha256=sha,
         access_policy=access_policy,
         classification=classification,
+        keywords=tuple(keywords),
+        license=license,
+        price=price,
+        currency=currency if price is not None else None,
     )
     offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:
@@ -132,6 +151,13 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
         extra["byteSize"] = d.size
     if d.media_type:
         extra["mediaType"] = d.media_type
+    if d.keywords:
+        extra["keyword"] = list(d.keywords)
+    if d.license:
+        extra["license"] = d.license
+    extra[CLASSIFICATION_KEY] = d.classification
+    if d.price is not None:
+        extra[PRICE_KEY] = {"amount": d.price, "currency": d.currency}
     return m.dataset(
         dataset_id=d.id,
         offers=[m.offer_for_catalog(o.id, o.policy) for o in offers],

@@ -101,4 +101,5 @@ class NodeContext:
     ids: Callable[[], str] = new_id
     wake: Callable[[], None] = lambda: None
     identity: Callable[[str], Identity] = no_identity
+    standing: Callable[[str], str | None] = lambda _participant: None
     policies: PolicyCache = field(default_factory=lambda: PolicyCache())

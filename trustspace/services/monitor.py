@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from trustspace.services import transfers
 from trustspace.services.context import NodeContext
@@ -44,3 +45,29 @@ class UsageMonitor:
                 continue
             for transfer_id in ended:
                 log.info("transfer %s terminated: its agreement no longer permits use", transfer_id)
+
+
+class Periodic:
+    """Run ``job`` every ``interval`` seconds in a thread (0: never)."""
+
+    def __init__(self, name: str, interval: float, job: Callable[[], None]) -> None:
+        self.name, self.interval, self.job = name, interval, job
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.job()
+            except Exception:
+                log.exception("%s failed", self.name)

@@ -85,6 +85,9 @@ def check_use(
     agreement = agreement or repo.get_agreement(tx, tp.agreement_id)
     if agreement is None:
         raise Refused(f"agreement {tp.agreement_id} is unknown")
+    standing = ctx.standing(tp.counterparty_id)
+    if standing is not None:
+        raise Refused(standing)
     dataset = repo.get_dataset(tx, tp.dataset_id)
     principal = tp.counterparty_id
     return pep.decide(

@@ -25,7 +25,8 @@ def _dump(value: Any) -> str:
 def insert_dataset(tx: Tx, d: Dataset) -> None:
     tx.execute(
         "INSERT INTO datasets (id, title, description, path, filename, media_type, size, sha256,"
-        " formats, created_at, access_policy, classification) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " formats, created_at, access_policy, classification, keywords, license, price, currency)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             d.id,
             d.title,
@@ -39,6 +40,10 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
             d.created_at,
             None if d.access_policy is None else _dump(d.access_policy),
             d.classification,
+            _dump(list(d.keywords)),
+            d.license,
+            d.price,
+            d.currency,
         ),
     )
 
@@ -57,6 +62,10 @@ def _dataset(row: Row) -> Dataset:
         created_at=row["created_at"],
         access_policy=None if row["access_policy"] is None else json.loads(row["access_policy"]),
         classification=row["classification"],
+        keywords=tuple(json.loads(row["keywords"])),
+        license=row["license"],
+        price=row["price"],
+        currency=row["currency"],
     )
 
 

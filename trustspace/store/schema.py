@@ -186,4 +186,106 @@ def _v4(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+def _v5(dialect: str) -> list[str]:
+    # The operator: applications, members, the credentials it issued, its signing keys, the
+    # federated catalog index; on every node: refused authentication attempts.
+    serial = (
+        "BIGSERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    )
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    statements = [
+        "ALTER TABLE datasets ADD COLUMN keywords TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE datasets ADD COLUMN license TEXT",
+        "ALTER TABLE datasets ADD COLUMN price TEXT",
+        "ALTER TABLE datasets ADD COLUMN currency TEXT",
+        f"""CREATE TABLE applications (
+            id TEXT PRIMARY KEY,
+            participant_id TEXT NOT NULL,
+            legal_name TEXT NOT NULL,
+            registration_number TEXT NOT NULL,
+            region TEXT NOT NULL,
+            sector TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            dsp_url TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            submitted_at {real} NOT NULL,
+            decided_at {real}
+        )""",
+        f"""CREATE TABLE members (
+            participant_id TEXT PRIMARY KEY,
+            application_id TEXT NOT NULL,
+            legal_name TEXT NOT NULL,
+            registration_number TEXT NOT NULL,
+            region TEXT NOT NULL,
+            sector TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            dsp_url TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            joined_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE credentials (
+            id TEXT PRIMARY KEY,
+            participant_id TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            token TEXT NOT NULL,
+            issued_at {real} NOT NULL,
+            expires_at {real} NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX credentials_member ON credentials (participant_id, issued_at)",
+        f"""CREATE TABLE operator_keys (
+            kid TEXT PRIMARY KEY,
+            public_key TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            retired_at {real}
+        )""",
+        f"""CREATE TABLE auth_failures (
+            id {serial},
+            at {real} NOT NULL,
+            path TEXT NOT NULL,
+            issuer TEXT,
+            reason TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE catalog_entries (
+            id {serial},
+            space TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL,
+            keywords TEXT NOT NULL,
+            sector TEXT NOT NULL,
+            region TEXT NOT NULL,
+            formats TEXT NOT NULL,
+            license TEXT,
+            classification TEXT NOT NULL,
+            price DOUBLE PRECISION,
+            currency TEXT,
+            dsp_url TEXT NOT NULL,
+            indexed_at {real} NOT NULL,
+            UNIQUE (space, provider_id, dataset_id)
+        )""",
+        "CREATE INDEX catalog_entries_provider ON catalog_entries (space, provider_id)",
+        "CREATE INDEX catalog_entries_filters ON catalog_entries (sector, region)",
+    ]
+    if dialect == "postgresql":
+        statements += [
+            "ALTER TABLE catalog_entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS"
+            " (to_tsvector('simple', title || ' ' || description || ' ' || keywords)) STORED",
+            "CREATE INDEX catalog_entries_tsv ON catalog_entries USING GIN (tsv)",
+        ]
+    else:
+        statements.append(
+            "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, description, keywords,"
+            " tokenize='unicode61')"
+        )
+    return statements
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]

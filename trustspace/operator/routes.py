@@ -1,0 +1,118 @@
+"""HTTP routes of the operator role.
+
+Anyone may read ``/operator/keys``, ``/operator/status`` and ``/operator/members``, apply, and
+follow an application; a member rotates its key with a request signed by its current key.
+Searching the federated catalog needs a member's signed token (as on DSP).  Reviewing
+applications, suspending and revoking members, rotating the operator key and crawling need the
+management key (``/api/operator/...``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from trustspace.api import PUBLIC, BadRequest, json_endpoint
+from trustspace.operator import registry
+from trustspace.services.errors import Refused
+from trustspace.trust.tokens import AuthError
+
+if TYPE_CHECKING:
+    from trustspace.node import Node
+
+
+def _signed(body: Any, key: str) -> str:
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{key}' must be a signed request (a JWT)")
+    return value
+
+
+def operator_routes(node: Node) -> list[BaseRoute]:
+    op, federation = node.operator, node.federation
+    assert op is not None and federation is not None
+    public = json_endpoint(PUBLIC)
+    managed = json_endpoint(node.settings.management_key)
+
+    def keys(request: Request, body: Any) -> Any:
+        return op.jwks()
+
+    def status(request: Request, body: Any) -> Any:
+        return {"statusList": op.status_list()}
+
+    def members(request: Request, body: Any) -> Any:
+        return {"members": op.directory()}
+
+    def apply(request: Request, body: Any) -> Any:
+        app = op.apply(_signed(body, "application"))
+        return {"id": app["id"], "status": app["status"], "participantId": app["participantId"]}
+
+    def application(request: Request, body: Any) -> Any:
+        app = op.application(request.path_params["id"])
+        return {k: app.get(k) for k in ("id", "participantId", "status", "reason", "credential")}
+
+    def member_keys(request: Request, body: Any) -> Any:
+        credential = op.rotate_member_key(request.path_params["id"], _signed(body, "request"))
+        return {"credential": credential}
+
+    async def search(request: Request) -> Response:
+        """Members only: the same signed token and credential as on DSP."""
+        try:
+            node.authenticate(request.headers.get("authorization"), request.url.path)
+        except AuthError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=401)
+        try:
+            return JSONResponse(
+                await run_in_threadpool(federation.search, dict(request.query_params))
+            )
+        except Refused as exc:
+            return JSONResponse({"error": exc.reason}, status_code=400)
+
+    def export(request: Request, body: Any) -> Any:
+        return federation.export()
+
+    def list_applications(request: Request, body: Any) -> Any:
+        return op.applications(request.query_params.get("status"))
+
+    def approve(request: Request, body: Any) -> Any:
+        return op.approve(request.path_params["id"])
+
+    def reject(request: Request, body: Any) -> Any:
+        return op.reject(request.path_params["id"], str(body.get("reason") or ""))
+
+    def list_members(request: Request, body: Any) -> Any:
+        with node.db.tx() as tx:
+            return registry.list_members(tx)
+
+    def member_status(request: Request, body: Any) -> Any:
+        return op.set_status(
+            request.path_params["id"], request.path_params["action"], str(body.get("reason") or "")
+        )
+
+    def rotate(request: Request, body: Any) -> Any:
+        return {"kid": op.rotate_key(), "keys": op.jwks()["keys"]}
+
+    def crawl(request: Request, body: Any) -> Any:
+        return federation.crawl()
+
+    return [
+        Route("/operator/keys", public(keys), methods=["GET"]),
+        Route("/operator/status", public(status), methods=["GET"]),
+        Route("/operator/members", public(members), methods=["GET"]),
+        Route("/operator/applications", public(apply, 201), methods=["POST"]),
+        Route("/operator/applications/{id}", public(application), methods=["GET"]),
+        Route("/operator/members/{id}/keys", public(member_keys), methods=["POST"]),
+        Route("/operator/catalog/search", search, methods=["GET"]),
+        Route("/operator/catalog/export", public(export), methods=["GET"]),
+        Route("/api/operator/applications", managed(list_applications), methods=["GET"]),
+        Route("/api/operator/applications/{id}/approve", managed(approve), methods=["POST"]),
+        Route("/api/operator/applications/{id}/reject", managed(reject), methods=["POST"]),
+        Route("/api/operator/members", managed(list_members), methods=["GET"]),
+        Route("/api/operator/members/{id}/{action}", managed(member_status), methods=["POST"]),
+        Route("/api/operator/keys/rotate", managed(rotate), methods=["POST"]),
+        Route("/api/operator/crawl", managed(crawl), methods=["POST"]),
+    ]

@@ -1,0 +1,219 @@
+"""A connector's own memberships: applying to operators, holding credentials, rotating its key.
+
+State lives in the node's data folder:
+- ``credentials/<operator>.jwt``: the current credential from each operator;
+- ``membership.json``: pending applications.
+
+Every outgoing DSP token carries all current credentials, and a receiver accepts whichever one
+comes from an operator it trusts.  Key rotation:
+1. generate a new key;
+2. ask each operator for a credential bound to it, with a request signed by the current key;
+3. switch the key and the credentials together.
+
+Credentials issued for the old key stay valid until they expire, so tokens already in flight
+still verify.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from trustspace.trust.keys import NodeKey
+from trustspace.trust.operators import OperatorClient
+
+log = logging.getLogger(__name__)
+
+
+class MembershipError(Exception):
+    pass
+
+
+class Membership:
+    def __init__(
+        self,
+        data_dir: Path,
+        participant_id: str,
+        dsp_url: str,
+        key: Callable[[], NodeKey],
+        set_key: Callable[[NodeKey], None],
+        operators: OperatorClient | None,
+        http: httpx.Client,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.dir = data_dir / "credentials"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_file = data_dir / "membership.json"
+        self.key_file = data_dir / "node.key"
+        self.participant_id = participant_id
+        self.dsp_url = dsp_url
+        self.key = key
+        self.set_key = set_key
+        self.operators = operators
+        self.http = http
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._extra: dict[str, str] = {}  # credentials held in memory only (the operator's own)
+
+    # --- credentials ---------------------------------------------------------------------------
+
+    def hold(self, operator_id: str, credential: str, *, persist: bool = True) -> None:
+        with self._lock:
+            if persist:
+                path = self.dir / f"{_safe(operator_id)}.jwt"
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(credential)
+                tmp.replace(path)
+            else:
+                self._extra[operator_id] = credential
+
+    def credentials(self) -> list[str]:
+        """The credentials to present: unexpired ones, from every operator."""
+        now = self.clock()
+        with self._lock:
+            tokens = [p.read_text().strip() for p in sorted(self.dir.glob("*.jwt"))]
+            tokens += list(self._extra.values())
+        return [t for t in tokens if _expiry(t) > now]
+
+    def describe(self) -> dict[str, Any]:
+        held = []
+        for token in self.credentials():
+            claims = jwt.decode(token, options={"verify_signature": False})
+            held.append(
+                {
+                    "operator": claims["iss"],
+                    "credentialId": claims["jti"],
+                    "expires": claims["exp"],
+                    "claims": claims["vc"]["credentialSubject"],
+                }
+            )
+        return {"participantId": self.participant_id, "credentials": held,
+                "applications": self._pending()}  # fmt: skip
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def _pending(self) -> dict[str, dict[str, Any]]:
+        if not self.state_file.exists():
+            return {}
+        data: dict[str, dict[str, Any]] = json.loads(self.state_file.read_text())
+        return data
+
+    def _save_pending(self, pending: dict[str, dict[str, Any]]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pending, indent=2))
+        tmp.replace(self.state_file)
+
+    def _operator_url(self, operator_id: str) -> str:
+        url = self.operators.url(operator_id) if self.operators else None
+        if url is None:
+            raise MembershipError(
+                f"operator {operator_id!r} is not configured (setting 'operators': id=url,...)"
+            )
+        return url
+
+    def apply(self, operator_id: str, details: dict[str, Any]) -> dict[str, Any]:
+        url = self._operator_url(operator_id)
+        key = self.key()
+        claims = {
+            **details,
+            "participantId": self.participant_id,
+            "dspUrl": self.dsp_url,
+            "publicKey": key.public_b64,
+            "iat": int(self.clock()),
+        }
+        signed = jwt.encode(claims, key.private_key, algorithm="EdDSA")
+        answer = self._post(url + "/operator/applications", {"application": signed})
+        with self._lock:
+            pending = self._pending()
+            pending[operator_id] = {"id": answer["id"], "status": answer["status"]}
+            self._save_pending(pending)
+        return answer
+
+    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.http.post(url, json=body, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise MembershipError(f"cannot reach {url}: {exc}") from exc
+        try:
+            answer: dict[str, Any] = response.json()
+        except ValueError:
+            answer = {}
+        if response.status_code >= 300:
+            raise MembershipError(
+                f"{url} answered {response.status_code}: {answer.get('error', response.text)}"
+            )
+        return answer
+
+    def poll(self) -> None:
+        """Pick up the credential of every application the operator has decided."""
+        for operator_id, app in list(self._pending().items()):
+            if app.get("status") != "pending":
+                continue
+            try:
+                url = self._operator_url(operator_id)
+                response = self.http.get(f"{url}/operator/applications/{app['id']}", timeout=5.0)
+                response.raise_for_status()
+                answer = response.json()
+            except (httpx.HTTPError, ValueError, MembershipError) as exc:
+                log.warning("membership %s: cannot poll the application: %s", operator_id, exc)
+                continue
+            if answer.get("status") == "approved" and answer.get("credential"):
+                self.hold(operator_id, answer["credential"])
+            if answer.get("status") in ("approved", "rejected"):
+                with self._lock:
+                    pending = self._pending()
+                    pending[operator_id] = {**app, "status": answer["status"],
+                                            "reason": answer.get("reason")}  # fmt: skip
+                    self._save_pending(pending)
+
+    # --- rotating the key --------------------------------------------------------------------
+
+    def rotate_key(self) -> dict[str, Any]:
+        held = self.describe()["credentials"]
+        if not held:
+            raise MembershipError("no membership to rotate the key for")
+        old, new = self.key(), NodeKey.generate()
+        renewed: dict[str, str] = {}
+        for entry in held:
+            operator_id = entry["operator"]
+            request = jwt.encode(
+                {"participantId": self.participant_id, "newPublicKey": new.public_b64,
+                 "iat": int(self.clock())},
+                old.private_key,
+                algorithm="EdDSA",
+            )  # fmt: skip
+            url = self._operator_url(operator_id)
+            answer = self._post(
+                f"{url}/operator/members/{self.participant_id}/keys", {"request": request}
+            )
+            renewed[operator_id] = answer["credential"]
+        backup = self.key_file.with_name(f"node.key.{old.kid}")
+        backup.write_bytes(old.to_pem())
+        backup.chmod(0o600)
+        tmp = self.key_file.with_suffix(".tmp")
+        tmp.write_bytes(new.to_pem())
+        tmp.chmod(0o600)
+        tmp.replace(self.key_file)
+        for operator_id, credential in renewed.items():
+            self.hold(operator_id, credential)
+        self.set_key(new)
+        return {"kid": new.kid, "publicKey": new.public_b64, "operators": sorted(renewed)}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _expiry(token: str) -> float:
+    try:
+        return float(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
+    except (jwt.PyJWTError, TypeError, ValueError):
+        return 0.0
