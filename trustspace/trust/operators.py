@@ -50,6 +50,7 @@ class _Operator:
     status_at: float = 0.0
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys_fetched_at: float = 0.0
+    keys_demanded_at: float = 0.0  # the last fetch for a key id not seen yet
 
 
 class OperatorClient:
@@ -88,7 +89,8 @@ class OperatorClient:
             return None
         with self._lock:
             key = op.keys.get(kid)
-        if key is None and self.clock() - op.keys_fetched_at > 1.0:
+        if key is None and self.clock() - op.keys_demanded_at > 1.0:
+            op.keys_demanded_at = self.clock()
             self._fetch_keys(op)
             with self._lock:
                 key = op.keys.get(kid)
