@@ -16,6 +16,7 @@ from rich.table import Table
 from trustspace import settings as settings_mod
 from trustspace.client import ApiError
 from trustspace.cliutil import _call, _client, _fail, _print, console, key_option, node_option
+from trustspace.operatorcli import member, operator, search
 from trustspace.policycli import policy
 
 
@@ -48,6 +49,12 @@ def _node_options(f: Any) -> Any:
                 "--tck", is_flag=True, default=None, help=settings_mod.BY_NAME["tck"].help
             ),
             click.option("--log-level", help=settings_mod.BY_NAME["log_level"].help),
+            click.option(
+                "--role",
+                type=click.Choice(["connector", "operator"]),
+                help=settings_mod.BY_NAME["role"].help,
+            ),
+            click.option("--operators", help=settings_mod.BY_NAME["operators"].help),
         ]
     ):
         f = opt(f)
@@ -409,3 +416,6 @@ if __name__ == "__main__":
 
 
 main.add_command(policy)
+main.add_command(operator)
+main.add_command(member)
+main.add_command(search)
