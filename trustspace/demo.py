@@ -156,23 +156,34 @@ DEMO_TERMS = {
 
 def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: int) -> int:
     root = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
-    provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
+    operator = DemoNode(
+        "operator",
+        root,
+        {"TRUSTSPACE_ROLE": "operator", "TRUSTSPACE_CRAWL_INTERVAL": "0",
+         "TRUSTSPACE_OPERATOR_REFRESH": "1"},
+    )  # fmt: skip
+    members = {"TRUSTSPACE_OPERATORS": f"operator={operator.url}",
+               "TRUSTSPACE_OPERATOR_REFRESH": "1"}  # fmt: skip
+    provider, consumer = DemoNode("provider", root, members), DemoNode("consumer", root, members)
+    nodes = (operator, provider, consumer)
     try:
-        provider.start([{**consumer.entry(), "region": "CN"}])  # the consumer's verified region
-        consumer.start([provider.entry()])
-        provider.wait_ready()
-        consumer.wait_ready()
-        console.print(
-            f"[bold]provider[/bold] {provider.url}  (DSP {provider.dsp}, log {provider.dir / 'node.log'})"
-        )
-        console.print(
-            f"[bold]consumer[/bold] {consumer.url}  (DSP {consumer.dsp}, log {consumer.dir / 'node.log'})"
-        )
+        for node in nodes:
+            node.start([])
+        for node in nodes:
+            node.wait_ready()
+        for node in nodes:
+            console.print(
+                f"[bold]{node.name}[/bold] {node.url}  (DSP {node.dsp}, log {node.dir / 'node.log'})"
+            )
+        _onboard(console, operator, provider, sector="manufacturing", region="CN-GD")
+        _onboard(console, operator, consumer, sector="technology", region="CN-SH")
         _flow(console, root, provider, consumer, size_mib)
+        _discover(console, operator, consumer)
         console.print("[green]demo complete: the data arrived intact[/green]")
         if not once:
             console.print("The nodes keep running; press Ctrl-C to stop them.")
-            console.print(f"  management keys: provider {provider.key}  consumer {consumer.key}")
+            keys = "  ".join(f"{n.name} {n.key}" for n in nodes)
+            console.print(f"  management keys: {keys}")
             while True:
                 time.sleep(3600)
         return 0
@@ -182,8 +193,76 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
     except KeyboardInterrupt:
         return 0
     finally:
-        provider.stop()
-        consumer.stop()
+        for node in nodes:
+            node.stop()
+
+
+def demo_uscc(body: str = "91440300MA5G0000") -> str:
+    """A well-formed unified social credit code (sample data)."""
+    from trustspace.core.registry import uscc_check_char
+
+    first17 = (body + "0" * 17)[:17]
+    return first17 + uscc_check_char(first17)
+
+
+def _onboard(
+    console: Console, operator: DemoNode, member: DemoNode, *, sector: str, region: str
+) -> None:
+    with (
+        ManagementClient(member.url, member.key) as m,
+        ManagementClient(operator.url, operator.key) as o,
+    ):
+        applied = m.call(
+            "POST",
+            "/api/membership/apply",
+            {
+                "operator": "operator",
+                "legalName": f"{member.name.capitalize()} Co., Ltd.",
+                "registrationNumber": demo_uscc(),
+                "region": region,
+                "sector": sector,
+                "contact": f"data-office@{member.name}.example",
+                "roles": ["provider", "consumer"],
+            },
+        )
+        o.call("POST", f"/api/operator/applications/{applied['id']}/approve", {})
+        deadline = time.monotonic() + 15
+        while not m.call("GET", "/api/membership")["credentials"]:
+            if time.monotonic() > deadline:
+                raise ApiError(f"{member.name} received no membership credential")
+            time.sleep(0.2)
+    console.print(
+        f"0. operator onboarded [bold]{member.name}[/bold] ({region}, {sector}):"
+        " membership credential issued"
+    )
+
+
+def _discover(console: Console, operator: DemoNode, consumer: DemoNode) -> None:
+    with (
+        ManagementClient(operator.url, operator.key) as o,
+        ManagementClient(consumer.url, consumer.key) as c,
+    ):
+        crawled = o.call("POST", "/api/operator/crawl", {})
+        found = c.call("POST", "/api/search", {"q": "sensor readings", "region": "CN"})
+    console.print(
+        f"8. operator crawled {crawled['members']} member catalog(s);"
+        f" federated search 'sensor readings' finds {found['count']} dataset(s):"
+    )
+    for r in found["results"]:
+        console.print(f"   {r['title']} from {r['providerId']} ({r['sector']}, {r['region']})")
+
+
+def _catalog(c: ManagementClient, address: str) -> dict[str, Any]:
+    """The provider's catalog, once the operator's directory has told the consumer who it is."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            result: dict[str, Any] = c.call("POST", "/api/catalog", {"address": address})
+            return result
+        except ApiError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def _step(console: Console, kind: str, event: dict[str, Any]) -> None:
@@ -209,6 +288,8 @@ def _flow(
                 "title": "Sensor readings 2026",
                 "description": "Hourly readings from five regions (sample data).",
                 "policy": DEMO_TERMS,
+                "keywords": ["sensors", "iot", "time series"],
+                "license": "https://creativecommons.org/licenses/by/4.0/",
             },
         )
         console.print(
@@ -217,7 +298,7 @@ def _flow(
         console.print(
             "   terms: AI training only, consumers verified in CN, 3 downloads within 30 days"
         )
-        cat = c.call("POST", "/api/catalog", {"address": provider.dsp})
+        cat = _catalog(c, provider.dsp)
         datasets = cat.get("dataset", [])
         console.print(f"2. consumer read the provider's catalog: {len(datasets)} dataset(s)")
         entry = next((d for d in datasets if d["@id"] == published["id"]), None)

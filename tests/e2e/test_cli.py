@@ -118,6 +118,10 @@ def test_demo_once_succeeds(tmp_path: Path) -> None:
         "sha256 verified" in out.stdout and "FINALIZED" in out.stdout and "COMPLETED" in out.stdout
     )
     assert "provider http://127.0.0.1:" in out.stdout
+    assert "operator onboarded provider" in out.stdout
+    assert "operator onboarded consumer" in out.stdout
+    assert "spatial CN-SH eq CN" in out.stdout  # the region from the consumer's credential
+    assert "federated search 'sensor readings' finds 1 dataset(s)" in out.stdout
 
 
 def test_settings_command_shows_sources(tmp_path: Path) -> None:
