@@ -249,3 +249,65 @@ def test_federated_catalog_search(space: Space, tmp_path: Path) -> None:
         assert [r["title"] for r in prefix["results"]] == ["ECG recordings"]
     r = httpx.get(f"{space.operator.url}/operator/catalog/search?q=lung")
     assert r.status_code == 401  # members only
+
+
+def _join(operator: DemoNode, member: DemoNode, region: str = "CN") -> None:
+    with member.client() as m:
+        applied = m.call("POST", "/api/membership/apply", {
+            "operator": operator.name, "legalName": f"{member.name} Ltd",
+            "registrationNumber": uscc("91310000MA1FL0000"), "region": region,
+            "sector": "research", "contact": "x", "roles": ["provider", "consumer"]})  # fmt: skip
+    with operator.client() as o:
+        o.call("POST", f"/api/operator/applications/{applied['id']}/approve", {})
+    deadline = time.monotonic() + 10
+    with member.client() as m:
+        while operator.name not in {
+            c["operator"] for c in m.call("GET", "/api/membership")["credentials"]
+        }:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+
+def test_linked_spaces_and_a_member_of_two_spaces(tmp_path: Path) -> None:
+    env = {"TRUSTSPACE_ROLE": "operator", "TRUSTSPACE_CRAWL_INTERVAL": "0",
+           "TRUSTSPACE_OPERATOR_REFRESH": "0.5"}  # fmt: skip
+    space_a = DemoNode("space-a", tmp_path, env)
+    space_b = DemoNode("space-b", tmp_path, {**env, "TRUSTSPACE_LINKED_SPACES": space_a.url})
+    provider = DemoNode("maker", tmp_path, {"TRUSTSPACE_OPERATORS": f"space-a={space_a.url}",
+                                             "TRUSTSPACE_OPERATOR_REFRESH": "0.5"})  # fmt: skip
+    consumer = DemoNode("ai-lab", tmp_path, {
+        "TRUSTSPACE_OPERATORS": f"space-a={space_a.url},space-b={space_b.url}",
+        "TRUSTSPACE_OPERATOR_REFRESH": "0.5"})  # fmt: skip
+    nodes = (space_a, space_b, provider, consumer)
+    try:
+        for node in nodes:
+            node.start([])
+        for node in nodes:
+            node.wait_ready()
+        _join(space_a, provider)
+        _join(space_a, consumer)
+        _join(space_b, consumer)
+        (tmp_path / "defects.bin").write_bytes(b"x" * 100)
+        published = publish(provider, tmp_path / "defects.bin", title="Weld defect images")
+        with space_a.client() as a:
+            assert a.call("POST", "/api/operator/crawl", {})["datasets"] == 1
+        with space_b.client() as b:
+            report = b.call("POST", "/api/operator/crawl", {})
+        assert report["datasets"] == 1 and report["errors"] == {}
+        with consumer.client() as c:
+            found = c.call("POST", "/api/search", {"q": "weld", "operator": "space-b"})
+        (hit,) = found["results"]
+        assert (hit["space"], hit["providerId"], hit["datasetId"]) == (
+            "space-a",
+            "maker",
+            published["id"],
+        )
+        # The consumer presents both credentials; the provider trusts space-a's.
+        _wait_directory(consumer, provider.dsp)
+        neg = _negotiate(consumer, provider, published["id"])
+        assert neg["state"] == "FINALIZED", neg
+    finally:
+        for node in nodes:
+            node.stop()
+        for node in nodes:
+            print(f"--- {node.name} log ---\n{node.log_text()}")
