@@ -311,3 +311,73 @@ def test_linked_spaces_and_a_member_of_two_spaces(tmp_path: Path) -> None:
             node.stop()
         for node in nodes:
             print(f"--- {node.name} log ---\n{node.log_text()}")
+
+
+def _tamper(token: str) -> str:
+    import base64
+    import json
+
+    head, body, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    claims["vc"]["credentialSubject"]["region"] = "US"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{head}.{forged}.{sig}"
+
+
+def test_each_way_of_failing_membership_is_refused_logged_and_changes_nothing(
+    space: Space, tmp_path: Path
+) -> None:
+    from trustspace.core import messages as msg
+    from trustspace.trust.credentials import MemberClaims, issue_credential
+
+    onboard(space.operator, space.provider)
+    onboard(space.operator, space.consumer)
+    (tmp_path / "d.bin").write_bytes(b"x" * 100)
+    published = publish(space.provider, tmp_path / "d.bin")
+    lab_key = NodeKey.load_or_create(space.consumer.dir / "node.key")
+    lab_credential = (space.consumer.dir / "credentials" / "operator.jwt").read_text()
+    (op_pem,) = (space.operator.dir / "operator-keys").glob("*.pem")
+    operator_key = NodeKey.from_pem(op_pem.read_bytes())
+    claims = MemberClaims(
+        "ai-lab", "AI Lab", "CN", "research", ("consumer",), "http://x", "operator"
+    )
+    expired, _ = issue_credential(operator_key, "operator", subject=claims,
+                                  public_b64=lab_key.public_b64, now=time.time() - 7200, ttl=3600)  # fmt: skip
+    rogue, _ = issue_credential(NodeKey.generate(), "rogue", subject=claims,
+                                public_b64=lab_key.public_b64, now=time.time(), ttl=3600)  # fmt: skip
+
+    def token(creds: list[str], *, audience: str = "hospital", jti: str | None = None) -> str:
+        return bearer(issue_token(lab_key, "ai-lab", audience, now=time.time(), jti=jti,
+                                  extra={"credentials": creds}))  # fmt: skip
+
+    replayed = token([lab_credential], jti="urn:uuid:once")
+    body = msg.contract_request(
+        consumer_pid="urn:uuid:c-1",
+        offer={"@id": published["offerId"], "@type": "Offer", "target": published["id"],
+               "permission": [{"action": "use"}]},
+        callback_address=space.consumer.dsp,
+    )  # fmt: skip
+    ok = httpx.post(space.provider.dsp + "/negotiations/request", json=body,
+                    headers={"Authorization": replayed})  # fmt: skip
+    assert ok.status_code == 201, ok.text
+    cases = {
+        "expired": (token([expired]), "expired"),
+        "wrong audience": (token([lab_credential], audience="someone-else"), "audience"),
+        "replayed": (replayed, "replay"),
+        "tampered": (token([_tamper(lab_credential)]), "signature does not verify"),
+        "unknown issuer": (token([rogue]), "not an operator this node trusts"),
+    }
+    for name, (authorization, reason) in cases.items():
+        r = httpx.post(
+            space.provider.dsp + "/negotiations/request",
+            json={**body, "consumerPid": f"urn:uuid:{name.replace(' ', '-')}"},
+            headers={"Authorization": authorization},
+        )
+        assert r.status_code == 401, (name, r.text)
+        assert reason in r.json()["reason"][0], name
+    with space.provider.client() as p:
+        negotiations = p.call("GET", "/api/negotiations")
+        failures = p.call("GET", "/api/auth-failures")
+    assert len(negotiations) == 1  # only the accepted request created anything
+    for _, reason in cases.values():
+        assert any(reason in f["reason"] for f in failures), reason
