@@ -25,7 +25,7 @@ from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import Conflict, audit, repo, usage
+from trustspace.store import Conflict, audit, evidence, repo, usage
 from trustspace.trust.membership import MembershipError
 
 if TYPE_CHECKING:
@@ -275,6 +275,15 @@ def api_routes(node: Node) -> list[BaseRoute]:
             )
         return response.json()
 
+    def evidence_head(request: Request, body: Any) -> Any:
+        with ctx.db.tx() as tx:
+            seq, digest = evidence.head(tx)
+            checkpoints = evidence.checkpoints(tx)
+        return {"seq": seq, "hash": digest, "checkpoints": checkpoints}
+
+    def evidence_checkpoint(request: Request, body: Any) -> Any:
+        return {"signed": node.checkpoint()}
+
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()
 
@@ -333,6 +342,8 @@ def api_routes(node: Node) -> list[BaseRoute]:
         Route("/api/membership/apply", endpoint(membership_apply, 201), methods=["POST"]),
         Route("/api/membership/rotate-key", endpoint(membership_rotate), methods=["POST"]),
         Route("/api/auth-failures", endpoint(auth_failure_list), methods=["GET"]),
+        Route("/api/evidence", endpoint(evidence_head), methods=["GET"]),
+        Route("/api/evidence/checkpoint", endpoint(evidence_checkpoint), methods=["POST"]),
         Route("/api/search", endpoint(federated_search), methods=["POST"]),
         Route("/api/decisions", endpoint(decision_list), methods=["GET"]),
         Route("/api/transfers", endpoint(transfer_list), methods=["GET"]),

@@ -16,6 +16,7 @@ from rich.table import Table
 from trustspace import settings as settings_mod
 from trustspace.client import ApiError
 from trustspace.cliutil import _call, _client, _fail, _print, console, key_option, node_option
+from trustspace.evidencecli import evidence_group
 from trustspace.operatorcli import member, operator, search
 from trustspace.policycli import policy
 
@@ -419,3 +420,4 @@ main.add_command(policy)
 main.add_command(operator)
 main.add_command(member)
 main.add_command(search)
+main.add_command(evidence_group)

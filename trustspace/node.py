@@ -45,7 +45,7 @@ from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
-from trustspace.store import audit, repo
+from trustspace.store import audit, evidence, repo
 from trustspace.store.db import Database
 from trustspace.trust.credentials import MemberClaims, MembershipVerifier
 from trustspace.trust.keys import NodeKey
@@ -140,6 +140,9 @@ class Node:
                 clock=time.time,
             )
         self.crawler = Periodic("catalog-crawler", settings.crawl_interval, self._crawl)
+        self.checkpointer = Periodic(
+            "evidence-checkpoints", settings.checkpoint_interval, self.checkpoint
+        )
         self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
             self.ctx,
@@ -206,6 +209,41 @@ class Node:
     def _set_key(self, key: NodeKey) -> None:
         self.key = key
 
+    def checkpoint(self) -> list[dict[str, Any]]:
+        """Have the evidence log head countersigned: by each trusted operator, or by itself
+        when this node is the operator."""
+        with self.db.tx() as tx:
+            seq, digest = evidence.head(tx)
+            done = {(c["operator"], c["seq"]) for c in evidence.checkpoints(tx)}
+        if seq == 0:
+            return []
+        signed: list[dict[str, Any]] = []
+        if self.operator is not None and (self.operator.operator_id, seq) not in done:
+            token = self.operator.countersign(self.operator.operator_id, seq, digest)
+            signed.append({"operator": self.operator.operator_id, "seq": seq, "token": token})
+        for op_id in self.operator_client.trusted if self.operator_client else []:
+            url = self.operator_client.url(op_id) if self.operator_client else None
+            if url is None or (op_id, seq) in done:
+                continue
+            try:
+                response = self.http.post(
+                    url + "/operator/checkpoints",
+                    json={"seq": seq, "hash": digest},
+                    headers={"Authorization": self.authorization(op_id)},
+                )
+                response.raise_for_status()
+                token = str(response.json()["checkpoint"])
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                log.warning("checkpoint at %s failed: %s", op_id, exc)
+                continue
+            signed.append({"operator": op_id, "seq": seq, "token": token})
+        with self.db.tx() as tx:
+            for item in signed:
+                evidence.store_checkpoint(
+                    tx, seq, digest, item["operator"], item["token"], time.time()
+                )
+        return signed
+
     def _crawl(self) -> None:
         if self.federation is not None:
             report = self.federation.crawl()
@@ -270,10 +308,17 @@ class Node:
         try:
             tp, path = transfers.authorize(self.ctx, transfer_id, token)
         except NotFound as exc:
+            self._refused_access(transfer_id, exc.reason)
             raise Denied(401, exc.reason) from exc
         except Refused as exc:
+            self._refused_access(transfer_id, exc.reason)
             raise Denied(403, exc.reason) from exc
         return Grant(path=Path(path), consume=lambda: self._consume(tp.id))
+
+    def _refused_access(self, transfer_id: str, reason: str) -> None:
+        with self.db.tx() as tx:
+            evidence.record(tx, at=time.time(), kind="data-access", subject=transfer_id,
+                            data={"allowed": False, "reason": reason})  # fmt: skip
 
     def _consume(self, transfer_id: str) -> None:
         try:
@@ -327,9 +372,11 @@ class Node:
             self.operator_client.start()
         if self.federation is not None:
             self.crawler.start()
+        self.checkpointer.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
+        self.checkpointer.stop()
         self.crawler.stop()
         if self.operator_client is not None:
             self.operator_client.stop()

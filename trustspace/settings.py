@@ -116,6 +116,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Operator: URLs of other operators whose federated catalogs this one includes.",
     ),
+    Setting(
+        "checkpoint_interval",
+        300.0,
+        "Seconds between sending this node's evidence log head to its operators to be"
+        " countersigned; 0 turns it off.",
+        float,
+    ),
     Setting("log_level", "info", "Logging level."),
 )
 

@@ -9,6 +9,7 @@ management key (``/api/operator/...``).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -72,6 +73,26 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         except Refused as exc:
             return JSONResponse({"error": exc.reason}, status_code=400)
 
+    async def checkpoint(request: Request) -> Response:
+        """A member's evidence head, countersigned; the member authenticates as on DSP."""
+        try:
+            member = node.authenticate(request.headers.get("authorization"), request.url.path)
+        except AuthError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=401)
+        try:
+            body = json.loads(await request.body())
+            seq, digest = int(body["seq"]), str(body["hash"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": 'expected {"seq": n, "hash": hex}'}, status_code=400)
+        try:
+            token = await run_in_threadpool(op.countersign, member, seq, digest)
+        except Refused as exc:
+            return JSONResponse({"error": exc.reason}, status_code=409)
+        return JSONResponse({"checkpoint": token})
+
+    def member_checkpoints(request: Request, body: Any) -> Any:
+        return op.member_checkpoints(request.path_params["id"])
+
     def export(request: Request, body: Any) -> Any:
         return federation.export()
 
@@ -108,6 +129,10 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         Route("/operator/members/{id}/keys", public(member_keys), methods=["POST"]),
         Route("/operator/catalog/search", search, methods=["GET"]),
         Route("/operator/catalog/export", public(export), methods=["GET"]),
+        Route("/operator/checkpoints", checkpoint, methods=["POST"]),
+        Route(
+            "/api/operator/members/{id}/checkpoints", managed(member_checkpoints), methods=["GET"]
+        ),
         Route("/api/operator/applications", managed(list_applications), methods=["GET"]),
         Route("/api/operator/applications/{id}/approve", managed(approve), methods=["POST"]),
         Route("/api/operator/applications/{id}/reject", managed(reject), methods=["POST"]),

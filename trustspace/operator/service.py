@@ -32,10 +32,12 @@ from trustspace.core.odrl.vocab import is_region
 from trustspace.core.registry import ROLES, SECTORS, uscc_problem
 from trustspace.operator import registry
 from trustspace.services.errors import NotFound, Refused
+from trustspace.store import evidence
 from trustspace.store.db import Database
 from trustspace.trust.credentials import (
     MemberClaims,
     StatusList,
+    issue_checkpoint,
     issue_credential,
     issue_status_list,
     jwk,
@@ -295,6 +297,50 @@ class Operator:
                      if m["status"] == "revoked"},
             revoked_credentials=revoked_credentials,
         )  # fmt: skip
+
+    def countersign(self, participant_id: str, seq: int, digest: str) -> str:
+        """Sign a member's evidence head.  A later head must not contradict an earlier one."""
+        if seq < 1 or len(digest) != 64:
+            raise Refused("a checkpoint names a sequence number and a SHA-256 hash")
+        now = self.clock()
+        with self.db.tx() as tx:
+            last = tx.one(
+                "SELECT seq, hash FROM member_checkpoints WHERE participant_id = ?"
+                " ORDER BY seq DESC LIMIT 1",
+                (participant_id,),
+            )
+            if last is not None and int(last["seq"]) > seq:
+                raise Refused(f"the log already reached entry {last['seq']}; it cannot shrink")
+            if last is not None and int(last["seq"]) == seq:
+                if last["hash"] != digest:
+                    raise Refused(f"entry {seq} was countersigned with another hash")
+                row = tx.one(
+                    "SELECT token FROM member_checkpoints WHERE participant_id = ? AND seq = ?",
+                    (participant_id, seq),
+                )
+                assert row is not None
+                return str(row["token"])
+            token = issue_checkpoint(
+                self.signing_key, self.operator_id, participant=participant_id, seq=seq,
+                digest=digest, now=now,
+            )  # fmt: skip
+            tx.execute(
+                "INSERT INTO member_checkpoints (participant_id, seq, hash, token, at)"
+                " VALUES (?,?,?,?,?)",
+                (participant_id, seq, digest, token, now),
+            )
+            evidence.record(tx, at=now, kind="checkpoint", subject=participant_id,
+                            data={"seq": seq, "hash": digest})  # fmt: skip
+        return token
+
+    def member_checkpoints(self, participant_id: str) -> list[dict[str, Any]]:
+        with self.db.tx() as tx:
+            rows = tx.all(
+                "SELECT seq, hash, token, at FROM member_checkpoints WHERE participant_id = ?"
+                " ORDER BY seq",
+                (participant_id,),
+            )
+        return [dict(r) for r in rows]
 
     def directory(self) -> list[dict[str, Any]]:
         """What any member may know about the others."""

@@ -50,7 +50,7 @@ class UsageMonitor:
 class Periodic:
     """Run ``job`` every ``interval`` seconds in a thread (0: never)."""
 
-    def __init__(self, name: str, interval: float, job: Callable[[], None]) -> None:
+    def __init__(self, name: str, interval: float, job: Callable[[], object]) -> None:
         self.name, self.interval, self.job = name, interval, job
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

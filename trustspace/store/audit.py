@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustspace.store import evidence
 from trustspace.store.db import Tx
 
 
@@ -11,6 +12,9 @@ def record_auth_failure(tx: Tx, at: float, path: str, issuer: str | None, reason
     tx.execute(
         "INSERT INTO auth_failures (at, path, issuer, reason) VALUES (?,?,?,?)",
         (at, path, issuer, reason),
+    )
+    evidence.record(
+        tx, at=at, kind="auth-refused", subject=issuer or "?", data={"path": path, "reason": reason}
     )
 
 

@@ -41,6 +41,8 @@ class Tx:
         self._cur = cursor
         self.dialect = dialect
         self._after: list[Callable[[], None]] = []
+        self._before: list[Callable[[], None]] = []
+        self.scratch: dict[str, Any] = {}  # per-transaction state for before-commit work
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
@@ -63,6 +65,15 @@ class Tx:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._run(sql, params)
         return [dict(r) for r in self._cur.fetchall()]
+
+    def before_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` inside the transaction, just before it commits (e.g. to append evidence
+        last, so the evidence head is locked for the shortest time)."""
+        self._before.append(fn)
+
+    def _finish(self) -> None:
+        for fn in self._before:
+            fn()
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after.append(fn)
@@ -143,6 +154,7 @@ class Database:
                 tx = Tx(lite, self.dialect)
                 try:
                     yield tx
+                    tx._finish()
                 except BaseException:
                     lite.execute("ROLLBACK")
                     raise
@@ -152,6 +164,7 @@ class Database:
             with pool.connection() as pconn, pconn.transaction(), pconn.cursor() as cur:
                 tx = Tx(cur, self.dialect)
                 yield tx
+                tx._finish()
         for fn in tx._after:
             fn()
 

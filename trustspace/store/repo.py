@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, Dataset, Negotiation, Offer, OutboxItem, Transfer
+from trustspace.store import evidence
 from trustspace.store.db import Row, Tx
 
 
@@ -210,6 +212,19 @@ def insert_agreement(tx: Tx, a: Agreement) -> None:
             _dump(a.policy),
             a.created_at,
         ),
+    )
+    evidence.record(
+        tx,
+        at=a.created_at,
+        kind="agreement",
+        subject=a.id,
+        data={
+            "negotiation": a.negotiation_id,
+            "dataset": a.dataset_id,
+            "provider": a.provider_id,
+            "consumer": a.consumer_id,
+            "policySha256": hashlib.sha256(_dump(a.policy).encode()).hexdigest(),
+        },
     )
 
 
@@ -495,6 +510,13 @@ def record_event(
     tx.execute(
         "INSERT INTO process_events (process_id, at, direction, message, state, detail) VALUES (?,?,?,?,?,?)",
         (process_id, at, direction, message, state, detail),
+    )
+    evidence.record(
+        tx,
+        at=at,
+        kind="process-message" if direction in ("in", "out") else "process-step",
+        subject=process_id,
+        data={"direction": direction, "message": message, "state": state, "detail": detail},
     )
 
 

@@ -288,4 +288,76 @@ def _v5(dialect: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(dialect: str) -> list[str]:
+    # The evidence log (append-only, hash-chained) and its countersigned checkpoints; at the
+    # operator, the checkpoints it signed for members, listings and certificates.
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [
+        f"""CREATE TABLE evidence (
+            seq {big} PRIMARY KEY,
+            at {real} NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE evidence_head (
+            id INTEGER PRIMARY KEY,
+            seq {big} NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "INSERT INTO evidence_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')",
+        f"""CREATE TABLE checkpoints (
+            seq {big} NOT NULL,
+            hash TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            token TEXT NOT NULL,
+            at {real} NOT NULL,
+            PRIMARY KEY (seq, operator)
+        )""",
+        f"""CREATE TABLE member_checkpoints (
+            participant_id TEXT NOT NULL,
+            seq {big} NOT NULL,
+            hash TEXT NOT NULL,
+            token TEXT NOT NULL,
+            at {real} NOT NULL,
+            PRIMARY KEY (participant_id, seq)
+        )""",
+        f"""CREATE TABLE listings (
+            id TEXT PRIMARY KEY,
+            provider_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            version_hash TEXT NOT NULL,
+            submission TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reasons TEXT,
+            assessment TEXT,
+            certificate TEXT,
+            submitted_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        "CREATE INDEX listings_dataset ON listings (provider_id, dataset_id)",
+        f"""CREATE TABLE certificates (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            token TEXT NOT NULL,
+            issued_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE crossborder (
+            year INTEGER NOT NULL,
+            dataset_id TEXT NOT NULL,
+            persons {big} NOT NULL,
+            sensitive INTEGER NOT NULL,
+            at {real} NOT NULL,
+            PRIMARY KEY (year, dataset_id)
+        )""",
+        "ALTER TABLE datasets ADD COLUMN declaration TEXT",
+        "ALTER TABLE datasets ADD COLUMN profile TEXT",
+        "ALTER TABLE datasets ADD COLUMN version TEXT",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]

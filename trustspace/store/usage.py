@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+from trustspace.store import evidence
 from trustspace.store.db import Row, Tx
 
 
@@ -32,6 +34,13 @@ def record_usage(tx: Tx, agreement_id: str, action: str, transfer_id: str, at: f
     tx.execute(
         "INSERT INTO usage (agreement_id, action, transfer_id, at) VALUES (?,?,?,?)",
         (agreement_id, action, transfer_id, at),
+    )
+    evidence.record(
+        tx,
+        at=at,
+        kind="data-access",
+        subject=transfer_id,
+        data={"agreement": agreement_id, "action": action, "allowed": True},
     )
 
 
@@ -78,6 +87,21 @@ def insert_decision(
             _dump(reasons),
             _dump(report),
         ),
+    )
+    evidence.record(
+        tx,
+        at=at,
+        kind="policy-decision",
+        subject=process_id or dataset_id or principal,
+        data={
+            "point": point,
+            "principal": principal,
+            "agreement": agreement_id,
+            "dataset": dataset_id,
+            "decision": decision,
+            "reasons": reasons,
+            "reportSha256": hashlib.sha256(_dump(report).encode()).hexdigest(),
+        },
     )
 
 

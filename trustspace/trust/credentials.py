@@ -321,3 +321,29 @@ class MembershipVerifier:
                 {**principal.claims, "membership": member, "credentialId": credential_id},
             )
         raise AuthError(failures[0] if failures else "no usable membership credential")
+
+
+CHECKPOINT_TYPE = "TrustspaceEvidenceCheckpoint"
+
+
+def issue_checkpoint(
+    operator: NodeKey, operator_id: str, *, participant: str, seq: int, digest: str, now: float
+) -> str:
+    """The operator's countersignature of a member's evidence log head."""
+    claims = {"iss": operator_id, "sub": participant, "type": CHECKPOINT_TYPE, "seq": seq,
+              "hash": digest, "iat": int(now)}  # fmt: skip
+    return jwt.encode(
+        claims, operator.private_key, algorithm="EdDSA", headers={"kid": operator.kid}
+    )
+
+
+def read_checkpoint(token: str, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """A checkpoint's claims, verified against the operator keys by key id; raises AuthError."""
+    kid = _header_kid(token)
+    key = keys.get(kid)
+    if key is None:
+        raise AuthError(f"checkpoint signed with unknown operator key {kid}")
+    claims = verify_signed(token, key, "checkpoint")
+    if claims.get("type") != CHECKPOINT_TYPE:
+        raise AuthError("not an evidence checkpoint")
+    return claims
