@@ -22,10 +22,10 @@ from trustspace.core import messages as m
 from trustspace.core.machine import TransitionError
 from trustspace.core.odrl.vocab import describe as describe_vocabulary
 from trustspace.dsp.client import RemoteError
-from trustspace.services import catalog, negotiations, transfers
+from trustspace.services import catalog, listing, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import Conflict, audit, evidence, repo, usage
+from trustspace.store import Conflict, audit, certs, evidence, repo, usage
 from trustspace.trust.membership import MembershipError
 
 if TYPE_CHECKING:
@@ -51,6 +51,13 @@ def _strings(body: Any, key: str) -> list[str]:
     value = body.get(key, []) if isinstance(body, dict) else []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise BadRequest(f"'{key}' must be a list of strings")
+    return value
+
+
+def _object(body: Any, key: str) -> dict[str, Any] | None:
+    value = body.get(key) if isinstance(body, dict) else None
+    if value is not None and not isinstance(value, dict):
+        raise BadRequest(f"'{key}' must be an object")
     return value
 
 
@@ -164,6 +171,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
             license=_str(body, "license", required=False),
             price=_str(body, "price", required=False),
             currency=_str(body, "currency", required=False),
+            version=_str(body, "version", required=False),
+            declaration=_object(body, "declaration"),
+            profile=_object(body, "profile"),
         )
         return {
             "id": dataset.id,
@@ -284,6 +294,32 @@ def api_routes(node: Node) -> list[BaseRoute]:
     def evidence_checkpoint(request: Request, body: Any) -> Any:
         return {"signed": node.checkpoint()}
 
+    def operator_of(body: Any) -> tuple[str, str]:
+        client = node.operator_client
+        if client is None or not client.trusted:
+            raise BadRequest("this node trusts no operator (setting 'operators')")
+        operator_id = _str(body, "operator", required=False) or client.trusted[0]
+        url = client.url(operator_id)
+        if url is None:
+            raise BadRequest(f"operator {operator_id!r} is not configured")
+        return operator_id, url
+
+    def listing_submit(request: Request, body: Any) -> Any:
+        return listing.submit(
+            ctx, node.http, node.authorization, operator_of(body), request.path_params["id"]
+        )
+
+    def trades_report(request: Request, body: Any) -> Any:
+        return {
+            "certified": listing.report_trades(
+                ctx, node.http, node.authorization, operator_of(body)
+            )
+        }
+
+    def certificate_list(request: Request, body: Any) -> Any:
+        with ctx.db.tx() as tx:
+            return certs.held(tx)
+
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()
 
@@ -343,6 +379,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
         Route("/api/membership/rotate-key", endpoint(membership_rotate), methods=["POST"]),
         Route("/api/auth-failures", endpoint(auth_failure_list), methods=["GET"]),
         Route("/api/evidence", endpoint(evidence_head), methods=["GET"]),
+        Route("/api/datasets/{id}/listing", endpoint(listing_submit, 201), methods=["POST"]),
+        Route("/api/certificates", endpoint(certificate_list), methods=["GET"]),
+        Route("/api/certificates/trades", endpoint(trades_report), methods=["POST"]),
         Route("/api/evidence/checkpoint", endpoint(evidence_checkpoint), methods=["POST"]),
         Route("/api/search", endpoint(federated_search), methods=["POST"]),
         Route("/api/decisions", endpoint(decision_list), methods=["GET"]),

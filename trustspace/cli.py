@@ -16,7 +16,7 @@ from rich.table import Table
 from trustspace import settings as settings_mod
 from trustspace.client import ApiError
 from trustspace.cliutil import _call, _client, _fail, _print, console, key_option, node_option
-from trustspace.evidencecli import evidence_group
+from trustspace.evidencecli import evidence_group, verify_certificate
 from trustspace.operatorcli import member, operator, search
 from trustspace.policycli import policy
 
@@ -421,3 +421,4 @@ main.add_command(operator)
 main.add_command(member)
 main.add_command(search)
 main.add_command(evidence_group)
+main.add_command(verify_certificate)

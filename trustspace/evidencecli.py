@@ -22,7 +22,7 @@ from trustspace.core.evidence import verify as verify_chain
 from trustspace.settings import load
 from trustspace.store import evidence
 from trustspace.store.db import Database
-from trustspace.trust.credentials import jwk_key, read_checkpoint
+from trustspace.trust.credentials import jwk_key, read_certificate, read_checkpoint
 from trustspace.trust.tokens import AuthError
 
 
@@ -138,3 +138,20 @@ def verify(file: Path | None, data_dir: str | None, database: str | None, keys: 
     click.echo(f"BROKEN at entry {verdict.broken_at}: {verdict.reason}")
     click.echo(f"the first {verdict.entries} entries are intact")
     sys.exit(1)
+
+
+@click.command("verify")
+@click.argument("certificate")
+@click.option("--keys", required=True, help="The operator's published keys: a JWKS file or URL.")
+def verify_certificate(certificate: str, keys: str) -> None:
+    """Verify a registration or trade CERTIFICATE (a file or the token itself), offline with
+    the operator's keys; print its claims.  Exit 0: valid; 1: not valid; 2: unreadable."""
+    path = Path(certificate)
+    token = path.read_text().strip() if path.exists() else certificate.strip()
+    try:
+        claims = read_certificate(token, _keys(keys))
+    except AuthError as exc:
+        click.echo(f"NOT VALID: {exc.reason}")
+        sys.exit(1)
+    click.echo(f"VALID {claims['type']} {claims['jti']} issued by {claims['iss']}")
+    click.echo(json.dumps(claims, indent=2, ensure_ascii=False))

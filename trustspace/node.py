@@ -37,9 +37,10 @@ from trustspace.dsp.client import DspClient
 from trustspace.dsp.routes import BASE_PATH, Authenticator, dsp_routes, version_route
 from trustspace.operator import registry
 from trustspace.operator.federation import Federation
+from trustspace.operator.listings import Listings
 from trustspace.operator.routes import operator_routes
 from trustspace.operator.service import LocalAnchors, Operator
-from trustspace.services import transfers
+from trustspace.services import listing, transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
@@ -124,7 +125,9 @@ class Node:
             http=self.http,
         )
         self.federation: Federation | None = None
+        self.listings: Listings | None = None
         if self.operator is not None:
+            self.listings = Listings(self.operator)
             self.membership.hold(
                 settings.participant_id,
                 self.operator.self_credential(self.key, self.ctx.dsp_base),
@@ -138,6 +141,7 @@ class Node:
                 self.authorization,
                 linked=[u for u in settings.linked_spaces.split(",") if u.strip()],
                 clock=time.time,
+                listed=self.listings.listed,
             )
         self.crawler = Periodic("catalog-crawler", settings.crawl_interval, self._crawl)
         self.checkpointer = Periodic(
@@ -244,6 +248,19 @@ class Node:
                 )
         return signed
 
+    def _report_trades(self) -> None:
+        """Trade certificates for finalised agreements, from every operator we belong to."""
+        client = self.operator_client
+        if client is None or not self.membership.credentials():
+            return
+        for op_id in client.trusted:
+            url = client.url(op_id)
+            if url is not None:
+                try:
+                    listing.report_trades(self.ctx, self.http, self.authorization, (op_id, url))
+                except Refused as exc:
+                    log.warning("trade reports to %s: %s", op_id, exc.reason)
+
     def _crawl(self) -> None:
         if self.federation is not None:
             report = self.federation.crawl()
@@ -270,6 +287,11 @@ class Node:
         if p is None:
             return Identity()
         return Identity(region=p.region, member_of=frozenset(p.member_of))
+
+    def roles_of(self, participant_id: str) -> tuple[str, ...]:
+        """The roles in a participant's verified membership credential."""
+        member = self._verified.get(participant_id)
+        return member.roles if member is not None else ()
 
     def standing(self, participant_id: str) -> str | None:
         """Why this participant may not be dealt with any more (suspended, revoked)."""
@@ -369,6 +391,7 @@ class Node:
         self.monitor.start()
         if self.operator_client is not None:
             self.operator_client.on_refresh.append(self.membership.poll)
+            self.operator_client.on_refresh.append(self._report_trades)
             self.operator_client.start()
         if self.federation is not None:
             self.crawler.start()

@@ -117,6 +117,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Operator: URLs of other operators whose federated catalogs this one includes.",
     ),
     Setting(
+        "regulator_key",
+        "",
+        "Operator: bearer key of the regulator's read-only access to listings, certificates,"
+        " members and checkpoints (empty: no regulator access).",
+        secret=True,
+    ),
+    Setting(
         "checkpoint_interval",
         300.0,
         "Seconds between sending this node's evidence log head to its operators to be"

@@ -35,6 +35,9 @@ class Dataset:
     license: str | None = None
     price: str | None = None  # a decimal amount, in ``currency``
     currency: str | None = None
+    version: str | None = None
+    declaration: Json | None = None  # source, acquisition basis, legal basis, rights, ...
+    profile: Json | None = None  # schema, rows, personal information found (the ingest scan)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The federated catalog: the operator crawls its members' DSP catalogs and serves a search.
 
+- Only datasets with a listed (reviewed and approved) version are indexed.
 - The operator crawls as itself, with its own membership credential, so each member's access
   policies decide what the operator may index: a member shows a dataset for discovery by letting
   the operator see it.
@@ -204,6 +205,7 @@ class Federation:
         *,
         linked: Iterable[str] = (),
         clock: Callable[[], float],
+        listed: Callable[[], set[tuple[str, str]]] | None = None,
     ) -> None:
         self.db = db
         self.space = space
@@ -212,6 +214,7 @@ class Federation:
         self.authorization = authorization
         self.linked = [u.rstrip("/") for u in linked]
         self.clock = clock
+        self.listed = listed
         self._lock = threading.Lock()
 
     def crawl(self) -> dict[str, Any]:
@@ -243,6 +246,9 @@ class Federation:
                 rows = entries_from_catalog(
                     response.json(), space=self.space, member=member, now=self.clock()
                 )
+                if self.listed is not None:  # only versions that passed review
+                    allowed = self.listed()
+                    rows = [r for r in rows if (r["provider_id"], r["dataset_id"]) in allowed]
             except (httpx.HTTPError, ValueError) as exc:
                 report["errors"][member["participantId"]] = str(exc)
                 continue

@@ -10,6 +10,7 @@ management key (``/api/operator/...``).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from trustspace.api import PUBLIC, BadRequest, json_endpoint
 from trustspace.operator import registry
-from trustspace.services.errors import Refused
+from trustspace.services.errors import NotFound, Refused
 from trustspace.trust.tokens import AuthError
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ def _signed(body: Any, key: str) -> str:
 
 
 def operator_routes(node: Node) -> list[BaseRoute]:
-    op, federation = node.operator, node.federation
-    assert op is not None and federation is not None
+    op, federation, listings = node.operator, node.federation, node.listings
+    assert op is not None and federation is not None and listings is not None
     public = json_endpoint(PUBLIC)
     managed = json_endpoint(node.settings.management_key)
 
@@ -90,6 +91,68 @@ def operator_routes(node: Node) -> list[BaseRoute]:
             return JSONResponse({"error": exc.reason}, status_code=409)
         return JSONResponse({"checkpoint": token})
 
+    def as_member(
+        handler: Callable[[str, Request, Any], Any], status: int = 200
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Members only (the same signed token and credential as on DSP); JSON in and out."""
+
+        async def run(request: Request) -> Response:
+            try:
+                member = node.authenticate(request.headers.get("authorization"), request.url.path)
+            except AuthError as exc:
+                return JSONResponse({"error": exc.reason}, status_code=401)
+            body: Any = {}
+            if request.method == "POST":
+                try:
+                    body = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+                if not isinstance(body, dict):
+                    return JSONResponse({"error": "the body must be an object"}, status_code=400)
+            try:
+                result = await run_in_threadpool(handler, member, request, body)
+            except Refused as exc:
+                return JSONResponse({"error": exc.reason}, status_code=400)
+            except NotFound as exc:
+                return JSONResponse({"error": exc.reason}, status_code=404)
+            return JSONResponse(result, status_code=status)
+
+        return run
+
+    def submit_listing(member: str, request: Request, body: Any) -> Any:
+        return listings.submit(member, body)
+
+    def assess_listing(member: str, request: Request, body: Any) -> Any:
+        return listings.assess(member, node.roles_of(member), request.path_params["id"], body)
+
+    def get_listing(member: str, request: Request, body: Any) -> Any:
+        listing = listings.get(request.path_params["id"])
+        roles = node.roles_of(member)
+        if member != listing["providerId"] and "assessor" not in roles:
+            raise NotFound(f"no listing {request.path_params['id']}")
+        return listing
+
+    def report_trade(member: str, request: Request, body: Any) -> Any:
+        return {"certificate": listings.certify_trade(member, body)}
+
+    def listing_list(request: Request, body: Any) -> Any:
+        q = request.query_params
+        return listings.all(q.get("status"), q.get("provider"))
+
+    def listing_decide(request: Request, body: Any) -> Any:
+        listing_id, action = request.path_params["id"], request.path_params["action"]
+        if action == "approve":
+            return listings.approve(listing_id)
+        if action == "reject":
+            reasons = body.get("reasons") or ([body["reason"]] if body.get("reason") else [])
+            return listings.reject(listing_id, reasons)
+        if action == "delist":
+            return listings.delist(listing_id, str(body.get("reason") or ""))
+        raise NotFound(f"no action {action}: approve, reject or delist")
+
+    def certificate_list(request: Request, body: Any) -> Any:
+        return listings.certificates()
+
     def member_checkpoints(request: Request, body: Any) -> Any:
         return op.member_checkpoints(request.path_params["id"])
 
@@ -120,7 +183,24 @@ def operator_routes(node: Node) -> list[BaseRoute]:
     def crawl(request: Request, body: Any) -> Any:
         return federation.crawl()
 
+    regulator = json_endpoint(node.settings.regulator_key or None)
     return [
+        Route("/operator/listings", as_member(submit_listing, 201), methods=["POST"]),
+        Route("/operator/listings/{id}", as_member(get_listing), methods=["GET"]),
+        Route("/operator/listings/{id}/assessment", as_member(assess_listing), methods=["POST"]),
+        Route("/operator/trades", as_member(report_trade, 201), methods=["POST"]),
+        Route("/api/operator/listings", managed(listing_list), methods=["GET"]),
+        Route("/api/operator/listings/{id}/{action}", managed(listing_decide), methods=["POST"]),
+        Route("/api/operator/certificates", managed(certificate_list), methods=["GET"]),
+        # The regulator: read-only, with its own key.
+        Route("/api/regulator/listings", regulator(listing_list), methods=["GET"]),
+        Route("/api/regulator/certificates", regulator(certificate_list), methods=["GET"]),
+        Route("/api/regulator/members", regulator(list_members), methods=["GET"]),
+        Route(
+            "/api/regulator/members/{id}/checkpoints",
+            regulator(member_checkpoints),
+            methods=["GET"],
+        ),
         Route("/operator/keys", public(keys), methods=["GET"]),
         Route("/operator/status", public(status), methods=["GET"]),
         Route("/operator/members", public(members), methods=["GET"]),

@@ -85,6 +85,9 @@ def publish(
     license: str | None = None,
     price: str | None = None,
     currency: str | None = None,
+    version: str | None = None,
+    declaration: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
 ) -> tuple[Dataset, Offer]:
     terms = dict(policy or DEFAULT_POLICY)
     if "permission" not in terms and "prohibition" not in terms:
@@ -112,6 +115,8 @@ def publish(
         if not path.is_file():
             raise Refused(f"{path} is not a readable file")
         blob, size, sha = _ingest(path, ctx.blob_dir)
+        if profile is not None and profile.get("sha256") not in (None, sha):
+            raise Refused("the profile describes another file: its SHA-256 differs")
     now = ctx.clock()
     dataset = Dataset(
         id=dataset_id or ctx.ids(),
@@ -131,6 +136,9 @@ def publish(
         license=license,
         price=price,
         currency=currency if price is not None else None,
+        version=version,
+        declaration=declaration,
+        profile=profile,
     )
     offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:

@@ -27,8 +27,8 @@ def _dump(value: Any) -> str:
 def insert_dataset(tx: Tx, d: Dataset) -> None:
     tx.execute(
         "INSERT INTO datasets (id, title, description, path, filename, media_type, size, sha256,"
-        " formats, created_at, access_policy, classification, keywords, license, price, currency)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " formats, created_at, access_policy, classification, keywords, license, price, currency,"
+        " version, declaration, profile) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             d.id,
             d.title,
@@ -46,6 +46,9 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
             d.license,
             d.price,
             d.currency,
+            d.version,
+            None if d.declaration is None else _dump(d.declaration),
+            None if d.profile is None else _dump(d.profile),
         ),
     )
 
@@ -68,6 +71,9 @@ def _dataset(row: Row) -> Dataset:
         license=row["license"],
         price=row["price"],
         currency=row["currency"],
+        version=row["version"],
+        declaration=None if row["declaration"] is None else json.loads(row["declaration"]),
+        profile=None if row["profile"] is None else json.loads(row["profile"]),
     )
 
 

@@ -347,3 +347,34 @@ def read_checkpoint(token: str, keys: Mapping[str, Ed25519PublicKey]) -> dict[st
     if claims.get("type") != CHECKPOINT_TYPE:
         raise AuthError("not an evidence checkpoint")
     return claims
+
+
+CERTIFICATE_TYPES = ("RegistrationCertificate", "TradeCertificate")
+
+
+def issue_certificate(
+    operator: NodeKey, operator_id: str, *, kind: str, subject: str, claims: Mapping[str, Any],
+    now: float,
+) -> tuple[str, str]:  # fmt: skip
+    """A signed certificate (registration of a product version, or a trade) and its id."""
+    if kind not in CERTIFICATE_TYPES:
+        raise ValueError(f"unknown certificate type {kind!r}")
+    cert_id = f"urn:uuid:{uuid.uuid4()}"
+    body = {**claims, "iss": operator_id, "sub": subject, "jti": cert_id, "iat": int(now),
+            "type": kind}  # fmt: skip
+    token = jwt.encode(body, operator.private_key, algorithm="EdDSA", headers={"kid": operator.kid})
+    return token, cert_id
+
+
+def read_certificate(token: str, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """A certificate's claims, verified against the operator's keys; raises AuthError."""
+    kid = _header_kid(token)
+    key = keys.get(kid)
+    if key is None:
+        raise AuthError(
+            f"the certificate is signed with key {kid}, which the operator does not publish"
+        )
+    claims = verify_signed(token, key, "certificate")
+    if claims.get("type") not in CERTIFICATE_TYPES:
+        raise AuthError("not a trustspace certificate")
+    return claims
