@@ -320,6 +320,30 @@ def api_routes(node: Node) -> list[BaseRoute]:
         with ctx.db.tx() as tx:
             return certs.held(tx)
 
+    def operator_call(request: Request, body: Any) -> Any:
+        """Call a member-only operator endpoint as this node (signed like DSP): assessors
+        attach reports, members read their listings."""
+        operator_id, url = operator_of(body)
+        method = _str(body, "method")
+        path = _str(body, "path")
+        assert method is not None and path is not None
+        if method not in ("GET", "POST") or not path.startswith("/operator/"):
+            raise BadRequest("only GET or POST to /operator/... paths")
+        response = node.http.request(
+            method,
+            url + path,
+            json=body.get("body") if method == "POST" else None,
+            headers={"Authorization": node.authorization(operator_id)},
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {"error": response.text[:300]}
+        if response.status_code >= 300:
+            raise RemoteError(response.status_code, f"{url}{path} answered {response.status_code}:"
+                              f" {answer.get('error', answer) if isinstance(answer, dict) else answer}")  # fmt: skip
+        return answer
+
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()
 
@@ -381,6 +405,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
         Route("/api/evidence", endpoint(evidence_head), methods=["GET"]),
         Route("/api/datasets/{id}/listing", endpoint(listing_submit, 201), methods=["POST"]),
         Route("/api/certificates", endpoint(certificate_list), methods=["GET"]),
+        Route("/api/operator-call", endpoint(operator_call), methods=["POST"]),
         Route("/api/certificates/trades", endpoint(trades_report), methods=["POST"]),
         Route("/api/evidence/checkpoint", endpoint(evidence_checkpoint), methods=["POST"]),
         Route("/api/search", endpoint(federated_search), methods=["POST"]),

@@ -165,7 +165,8 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
     members = {"TRUSTSPACE_OPERATORS": f"operator={operator.url}",
                "TRUSTSPACE_OPERATOR_REFRESH": "1"}  # fmt: skip
     provider, consumer = DemoNode("provider", root, members), DemoNode("consumer", root, members)
-    nodes = (operator, provider, consumer)
+    assessor = DemoNode("assessor", root, members)
+    nodes = (operator, provider, consumer, assessor)
     try:
         for node in nodes:
             node.start([])
@@ -177,7 +178,9 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
             )
         _onboard(console, operator, provider, sector="manufacturing", region="CN-GD")
         _onboard(console, operator, consumer, sector="technology", region="CN-SH")
+        _onboard(console, operator, assessor, sector="public", region="CN-BJ", roles=["assessor"])
         _flow(console, root, provider, consumer, size_mib)
+        _list(console, operator, provider, assessor)
         _discover(console, operator, consumer)
         console.print("[green]demo complete: the data arrived intact[/green]")
         if not once:
@@ -206,7 +209,13 @@ def demo_uscc(body: str = "91440300MA5G0000") -> str:
 
 
 def _onboard(
-    console: Console, operator: DemoNode, member: DemoNode, *, sector: str, region: str
+    console: Console,
+    operator: DemoNode,
+    member: DemoNode,
+    *,
+    sector: str,
+    region: str,
+    roles: list[str] | None = None,
 ) -> None:
     with (
         ManagementClient(member.url, member.key) as m,
@@ -222,7 +231,7 @@ def _onboard(
                 "region": region,
                 "sector": sector,
                 "contact": f"data-office@{member.name}.example",
-                "roles": ["provider", "consumer"],
+                "roles": roles or ["provider", "consumer"],
             },
         )
         o.call("POST", f"/api/operator/applications/{applied['id']}/approve", {})
@@ -237,6 +246,38 @@ def _onboard(
     )
 
 
+def _list(console: Console, operator: DemoNode, provider: DemoNode, assessor: DemoNode) -> None:
+    """Listing: submit, assessor review, approval with a registration certificate; and the
+    trade certificate of the agreement just concluded."""
+    with (
+        ManagementClient(provider.url, provider.key) as p,
+        ManagementClient(operator.url, operator.key) as o,
+    ):
+        dataset = p.call("GET", "/api/datasets")[0]
+        listing = p.call("POST", f"/api/datasets/{dataset['id']}/listing", {})
+        console.print(f"8. provider submitted the product for listing: {listing['status']}")
+        assessed = _as_member(assessor, operator, "POST",
+                              f"/operator/listings/{listing['id']}/assessment",
+                              {"complianceReport": {"personalInformation": "none found",
+                                                    "classification": "general"},
+                               "qualityReport": {"completeness": 1.0, "rows": "as declared"}})  # fmt: skip
+        console.print(f"   assessor attached compliance and quality reports: {assessed['status']}")
+        listed = o.call("POST", f"/api/operator/listings/{listing['id']}/approve", {})
+        console.print(
+            f"   operator approved: {listed['status']}, registration certificate"
+            f" {len(listed['certificate'])} bytes (verify with: trustspace verify CERT --keys"
+            f" {operator.url})"
+        )
+        trades = p.call("POST", "/api/certificates/trades", {})
+        console.print(f"   trade certificate issued for {len(trades['certified'])} agreement(s)")
+
+
+def _as_member(member: DemoNode, operator: DemoNode, method: str, path: str, body: Any) -> Any:
+    """Call the operator as a member: the member's own node signs the request."""
+    with ManagementClient(member.url, member.key) as m:
+        return m.call("POST", "/api/operator-call", {"method": method, "path": path, "body": body})
+
+
 def _discover(console: Console, operator: DemoNode, consumer: DemoNode) -> None:
     with (
         ManagementClient(operator.url, operator.key) as o,
@@ -245,7 +286,7 @@ def _discover(console: Console, operator: DemoNode, consumer: DemoNode) -> None:
         crawled = o.call("POST", "/api/operator/crawl", {})
         found = c.call("POST", "/api/search", {"q": "sensor readings", "region": "CN"})
     console.print(
-        f"8. operator crawled {crawled['members']} member catalog(s);"
+        f"9. operator crawled {crawled['members']} member catalog(s);"
         f" federated search 'sensor readings' finds {found['count']} dataset(s):"
     )
     for r in found["results"]:
@@ -290,6 +331,11 @@ def _flow(
                 "policy": DEMO_TERMS,
                 "keywords": ["sensors", "iot", "time series"],
                 "license": "https://creativecommons.org/licenses/by/4.0/",
+                "declaration": {
+                    "source": "self-collected",
+                    "collectionLog": "sensor-network/collection-2026.log",
+                    "rights": {"holding": True, "processing": True, "operation": True},
+                },
             },
         )
         console.print(

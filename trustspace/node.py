@@ -108,6 +108,7 @@ class Node:
             blob_dir=data / "blobs",
             identity=self.identity,
             standing=self.standing,
+            own_region=self.own_region,
         )
         self.http = httpx.Client(
             timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
@@ -287,6 +288,12 @@ class Node:
         if p is None:
             return Identity()
         return Identity(region=p.region, member_of=frozenset(p.member_of))
+
+    def own_region(self) -> str | None:
+        """This node's region, as its membership credentials state it."""
+        for held in self.membership.describe()["credentials"]:
+            return str(held["claims"]["region"])
+        return None
 
     def roles_of(self, participant_id: str) -> tuple[str, ...]:
         """The roles in a participant's verified membership credential."""

@@ -122,6 +122,8 @@ def test_demo_once_succeeds(tmp_path: Path) -> None:
     assert "operator onboarded consumer" in out.stdout
     assert "spatial CN-SH eq CN" in out.stdout  # the region from the consumer's credential
     assert "federated search 'sensor readings' finds 1 dataset(s)" in out.stdout
+    assert "operator approved: listed, registration certificate" in out.stdout
+    assert "trade certificate issued for 1 agreement(s)" in out.stdout
 
 
 def test_settings_command_shows_sources(tmp_path: Path) -> None:

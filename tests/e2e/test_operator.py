@@ -87,6 +87,30 @@ def onboard(operator: DemoNode, member: DemoNode, **details: Any) -> dict[str, A
             time.sleep(0.2)
 
 
+DECLARATION = {
+    "source": "self-collected",
+    "collectionLog": "log-2026",
+    "rights": {"holding": True, "processing": True, "operation": True},
+}
+
+
+def list_dataset(
+    operator: DemoNode, provider: DemoNode, assessor: DemoNode, dataset_id: str
+) -> dict[str, Any]:
+    """Submit, assess (by an assessor member), approve: the dataset may reach the catalog."""
+    with provider.client() as p:
+        listing = p.call("POST", f"/api/datasets/{dataset_id}/listing", {})
+    with assessor.client() as a:
+        a.call("POST", "/api/operator-call", {
+            "method": "POST", "path": f"/operator/listings/{listing['id']}/assessment",
+            "body": {"complianceReport": {"ok": True}, "qualityReport": {"ok": True}}})  # fmt: skip
+    with operator.client() as o:
+        listed: dict[str, Any] = o.call(
+            "POST", f"/api/operator/listings/{listing['id']}/approve", {}
+        )
+    return listed
+
+
 def _wait_directory(node: DemoNode, address: str) -> None:
     deadline = time.monotonic() + 10
     with node.client() as c:
@@ -225,15 +249,19 @@ def test_key_rotation_without_downtime(space: Space, tmp_path: Path) -> None:
 
 def test_federated_catalog_search(space: Space, tmp_path: Path) -> None:
     onboard(space.operator, space.provider)
-    onboard(space.operator, space.consumer, sector="research")
+    onboard(space.operator, space.consumer, sector="research", roles=["consumer", "assessor"])
     for name, title, keywords in (
         ("ct.bin", "Chest CT scans 2025", ["radiology", "lung"]),
         ("ecg.bin", "ECG recordings", ["cardiology"]),
     ):
-        (tmp_path / name).write_bytes(b"x" * 100)
-        publish(space.provider, tmp_path / name, title=title, keywords=keywords,
-                license="https://creativecommons.org/licenses/by/4.0/", price="100",
-                currency="CNY")  # fmt: skip
+        (tmp_path / name).write_bytes(name.encode() * 100)
+        item = publish(space.provider, tmp_path / name, title=title, keywords=keywords,
+                       license="https://creativecommons.org/licenses/by/4.0/", price="100",
+                       currency="CNY", declaration=DECLARATION)  # fmt: skip
+        if name == "ct.bin":  # nothing reaches the catalog before approval
+            with space.operator.client() as o:
+                assert o.call("POST", "/api/operator/crawl", {})["datasets"] == 0
+        list_dataset(space.operator, space.provider, space.consumer, item["id"])
     with space.operator.client() as o:
         report = o.call("POST", "/api/operator/crawl", {})
     assert report["datasets"] == 2, report
@@ -251,12 +279,14 @@ def test_federated_catalog_search(space: Space, tmp_path: Path) -> None:
     assert r.status_code == 401  # members only
 
 
-def _join(operator: DemoNode, member: DemoNode, region: str = "CN") -> None:
+def _join(
+    operator: DemoNode, member: DemoNode, region: str = "CN", roles: list[str] | None = None
+) -> None:
     with member.client() as m:
         applied = m.call("POST", "/api/membership/apply", {
             "operator": operator.name, "legalName": f"{member.name} Ltd",
             "registrationNumber": uscc("91310000MA1FL0000"), "region": region,
-            "sector": "research", "contact": "x", "roles": ["provider", "consumer"]})  # fmt: skip
+            "sector": "research", "contact": "x", "roles": roles or ["provider", "consumer"]})  # fmt: skip
     with operator.client() as o:
         o.call("POST", f"/api/operator/applications/{applied['id']}/approve", {})
     deadline = time.monotonic() + 10
@@ -285,10 +315,22 @@ def test_linked_spaces_and_a_member_of_two_spaces(tmp_path: Path) -> None:
         for node in nodes:
             node.wait_ready()
         _join(space_a, provider)
-        _join(space_a, consumer)
+        _join(space_a, consumer, roles=["consumer", "assessor"])
         _join(space_b, consumer)
         (tmp_path / "defects.bin").write_bytes(b"x" * 100)
-        published = publish(provider, tmp_path / "defects.bin", title="Weld defect images")
+        published = publish(provider, tmp_path / "defects.bin", title="Weld defect images",
+                            declaration=DECLARATION)  # fmt: skip
+        with provider.client() as p:
+            listing = p.call(
+                "POST", f"/api/datasets/{published['id']}/listing", {"operator": "space-a"}
+            )
+        with consumer.client() as c:
+            c.call("POST", "/api/operator-call", {
+                "operator": "space-a", "method": "POST",
+                "path": f"/operator/listings/{listing['id']}/assessment",
+                "body": {"complianceReport": {}, "qualityReport": {}}})  # fmt: skip
+        with space_a.client() as a:
+            a.call("POST", f"/api/operator/listings/{listing['id']}/approve", {})
         with space_a.client() as a:
             assert a.call("POST", "/api/operator/crawl", {})["datasets"] == 1
         with space_b.client() as b:

@@ -102,4 +102,5 @@ class NodeContext:
     wake: Callable[[], None] = lambda: None
     identity: Callable[[str], Identity] = no_identity
     standing: Callable[[str], str | None] = lambda _participant: None
+    own_region: Callable[[], str | None] = lambda: None
     policies: PolicyCache = field(default_factory=lambda: PolicyCache())

@@ -23,6 +23,7 @@ from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.parse import term
 from trustspace.core.odrl.vocab import PURPOSE_PARENT, TRUSTSPACE
 from trustspace.core.records import Agreement, Transfer
+from trustspace.services import crossborder
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
@@ -214,6 +215,8 @@ def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tr
             purpose=declared_purpose(body),
         )
         check_use(ctx, tx, tp, point="transfer", agreement=agreement)
+        if dataset is not None:
+            crossborder.check(ctx, tx, principal, dataset)
         repo.insert_transfer(tx, tp)
         repo.record_event(tx, tp.id, at=now, direction="in", message=t.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
