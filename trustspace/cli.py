@@ -19,6 +19,7 @@ from trustspace.cliutil import _call, _client, _fail, _print, console, key_optio
 from trustspace.evidencecli import evidence_group, verify_certificate
 from trustspace.operatorcli import member, operator, search
 from trustspace.policycli import policy
+from trustspace.productcli import product
 
 
 def _load(config: Path | None, flags: dict[str, Any]) -> settings_mod.Settings:
@@ -422,3 +423,4 @@ main.add_command(member)
 main.add_command(search)
 main.add_command(evidence_group)
 main.add_command(verify_certificate)
+main.add_command(product)

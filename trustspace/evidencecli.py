@@ -146,8 +146,11 @@ def verify(file: Path | None, data_dir: str | None, database: str | None, keys: 
 def verify_certificate(certificate: str, keys: str) -> None:
     """Verify a registration or trade CERTIFICATE (a file or the token itself), offline with
     the operator's keys; print its claims.  Exit 0: valid; 1: not valid; 2: unreadable."""
-    path = Path(certificate)
-    token = path.read_text().strip() if path.exists() else certificate.strip()
+    try:
+        path = Path(certificate)
+        token = path.read_text().strip() if path.is_file() else certificate.strip()
+    except OSError:  # not a file name (a token is longer than a path may be)
+        token = certificate.strip()
     try:
         claims = read_certificate(token, _keys(keys))
     except AuthError as exc:

@@ -3,7 +3,9 @@ joining one, and finding data across it."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -170,3 +172,65 @@ def search(node: str, key: str, query: str, sector: str | None, region: str | No
         table.add_row(r["title"], r["providerId"], r["sector"], r["region"], price,
                       r["datasetId"], r["dspUrl"])  # fmt: skip
     console.print(table)
+
+
+@member.command("assess")
+@node_option
+@key_option
+@click.argument("listing_id")
+@click.option(
+    "--compliance",
+    "compliance_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
+@click.option(
+    "--quality",
+    "quality_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+)
+@click.option("--operator", "operator_id")
+def assess(node: str, key: str, listing_id: str, compliance_file: Path, quality_file: Path,
+           operator_id: str | None) -> None:  # fmt: skip
+    """As an assessor member: attach compliance and quality reports (JSON) to LISTING_ID."""
+    body = {"complianceReport": json.loads(compliance_file.read_text()),
+            "qualityReport": json.loads(quality_file.read_text())}  # fmt: skip
+    call = {"method": "POST", "path": f"/operator/listings/{listing_id}/assessment", "body": body}
+    if operator_id:
+        call["operator"] = operator_id
+    _print(_call(node, key, "POST", "/api/operator-call", call))
+
+
+@operator.command("listings")
+@node_option
+@key_option
+@click.option(
+    "--status", type=click.Choice(["submitted", "assessed", "listed", "rejected", "delisted"])
+)
+def listings(node: str, key: str, status: str | None) -> None:
+    """List product listings and their review state."""
+    rows = _call(
+        node, key, "GET", "/api/operator/listings" + (f"?status={status}" if status else "")
+    )
+    table = Table("id", "provider", "dataset", "title", "status", "reasons")
+    for r in rows:
+        table.add_row(r["id"], r["providerId"], r["datasetId"], r["submission"]["title"],
+                      r["status"], "; ".join(r["reasons"]))  # fmt: skip
+    console.print(table)
+
+
+def _listing_command(action: str, needs_reason: bool) -> None:
+    @operator.command(f"{action}-listing", help=f"{action.capitalize()} listing LISTING_ID.")
+    @node_option
+    @key_option
+    @click.argument("listing_id")
+    @click.option("--reason", required=needs_reason, default="")
+    def command(node: str, key: str, listing_id: str, reason: str) -> None:
+        _print(_call(node, key, "POST", f"/api/operator/listings/{listing_id}/{action}",
+                     {"reason": reason} if reason else {}))  # fmt: skip
+
+
+_listing_command("approve", False)
+_listing_command("reject", True)
+_listing_command("delist", True)

@@ -1,0 +1,149 @@
+"""Compliance-gated listing end to end: scan, declarations, assessor review, approval,
+certificates anyone can verify, the regulator's read-only view, and the cross-border rule."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_operator import _negotiate, _wait_directory, onboard
+from trustspace.demo import DemoNode
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id(n: int) -> str:
+    body = f"110101{1970 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=True)) % 11]
+
+
+class Nodes:
+    def __init__(self, root: Path) -> None:
+        self.operator = DemoNode("operator", root, {
+            "TRUSTSPACE_ROLE": "operator", "TRUSTSPACE_CRAWL_INTERVAL": "0",
+            "TRUSTSPACE_OPERATOR_REFRESH": "0.5", "TRUSTSPACE_REGULATOR_KEY": "regulator-secret"})  # fmt: skip
+        env = {"TRUSTSPACE_OPERATORS": f"operator={self.operator.url}",
+               "TRUSTSPACE_OPERATOR_REFRESH": "0.5"}  # fmt: skip
+        self.provider = DemoNode("hospital", root, env)
+        self.consumer = DemoNode("ai-lab", root, env)
+        self.assessor = DemoNode("assessor", root, env)
+        self.all = (self.operator, self.provider, self.consumer, self.assessor)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Nodes]:
+    n = Nodes(tmp_path)
+    for node in n.all:
+        node.start([])
+    for node in n.all:
+        node.wait_ready()
+    yield n
+    for node in n.all:
+        node.stop()
+    for node in n.all:
+        print(f"--- {node.name} log ---\n{node.log_text()}")
+
+
+def cli(node: DemoNode, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"TRUSTSPACE_NODE": node.url, "TRUSTSPACE_MANAGEMENT_KEY": node.key, "COLUMNS": "200",
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "trustspace", *args], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+
+
+def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Path) -> None:
+    onboard(nodes.operator, nodes.provider)
+    onboard(nodes.operator, nodes.consumer, region="DE", registrationNumber="HRB 12345")
+    onboard(nodes.operator, nodes.assessor, roles=["assessor"], sector="public")
+    data = tmp_path / "patients.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["patient", "resident_id", "email", "visits"])
+        for i in range(300):
+            w.writerow([f"p{i}", resident_id(i), f"patient{i}@mail.example", i % 9])
+    base = {"source": "self-collected", "collectionLog": "ward-7/2026.log",
+            "rights": {"holding": True, "processing": True, "operation": True}}  # fmt: skip
+    (tmp_path / "no-basis.json").write_text(json.dumps(base))
+    (tmp_path / "basis.json").write_text(json.dumps({
+        **base, "legalBasis": {"kind": "consent", "consentRecords": ["urn:consent:ward-7"]}}))  # fmt: skip
+
+    added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
+                "--declaration", str(tmp_path / "no-basis.json"))  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "personal information: cn_resident_id, email" in added.stdout
+    first = json.loads(added.stdout[added.stdout.index("{") :])
+    refused = cli(nodes.provider, "product", "submit", first["id"])
+    assert refused.returncode != 0
+    assert "personal information without a legal basis cannot be listed" in refused.stdout
+
+    # A new version with the consent records declared.
+    data.write_text(data.read_text() + "p300," + resident_id(300) + ",x@y.example,1\n")
+    added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
+                "--declaration", str(tmp_path / "basis.json"), "--keywords", "visits,ward")  # fmt: skip
+    second = json.loads(added.stdout[added.stdout.index("{") :])
+    submitted = cli(nodes.provider, "product", "submit", second["id"])
+    assert submitted.returncode == 0, submitted.stdout
+    listing = json.loads(submitted.stdout)
+    assert listing["status"] == "submitted"
+    with nodes.operator.client() as o:
+        assert o.call("POST", "/api/operator/crawl", {})["datasets"] == 0  # not before approval
+
+    (tmp_path / "compliance.json").write_text('{"personalInformation": "consented", "ok": true}')
+    (tmp_path / "quality.json").write_text('{"completeness": 1.0}')
+    assessed = cli(nodes.assessor, "member", "assess", listing["id"], "--compliance",
+                   str(tmp_path / "compliance.json"), "--quality", str(tmp_path / "quality.json"))  # fmt: skip
+    assert json.loads(assessed.stdout)["status"] == "assessed", assessed.stdout
+    approved = cli(nodes.operator, "operator", "approve-listing", listing["id"])
+    assert approved.returncode == 0, approved.stdout
+    with nodes.operator.client() as o:
+        certificate = o.call("GET", "/api/operator/listings?status=listed")[0]["certificate"]
+        assert o.call("POST", "/api/operator/crawl", {})["datasets"] == 1
+    (tmp_path / "registration.jwt").write_text(certificate)
+    valid = cli(
+        nodes.consumer, "verify", str(tmp_path / "registration.jwt"), "--keys", nodes.operator.url
+    )
+    assert valid.returncode == 0 and "VALID RegistrationCertificate" in valid.stdout, valid.stdout
+    claims = json.loads(valid.stdout[valid.stdout.index("{") :])
+    assert claims["product"]["versionHash"] == second["sha256"]
+    assert claims["rights"]["operation"] is True
+    head, body, sig = certificate.split(".")
+    tampered = f"{head}.{body[:-2]}{'A' if body[-2] != 'A' else 'B'}{body[-1]}.{sig}"
+    bad = cli(nodes.consumer, "verify", tampered, "--keys", nodes.operator.url)
+    assert bad.returncode == 1 and "NOT VALID" in bad.stdout
+
+    # A consumer in Germany concludes a contract, but personal information does not leave China
+    # without a cross-border assessment; the trade is still certified.
+    _wait_directory(nodes.consumer, nodes.provider.dsp)
+    neg = _negotiate(nodes.consumer, nodes.provider, second["id"])
+    assert neg["state"] == "FINALIZED", neg
+    with nodes.consumer.client() as c:
+        tp = c.call("POST", "/api/transfers", {"agreementId": neg["agreementId"]})
+        tp = c.wait(f"/api/transfers/{tp['id']}", ["STARTED", "TERMINATED"])
+    assert tp["state"] == "TERMINATED"
+    assert "personal information cannot be delivered from CN to a participant in DE" in tp["error"]
+    with nodes.provider.client() as p:
+        p.call("POST", "/api/certificates/trades", {})
+        trade = next(c for c in p.call("GET", "/api/certificates") if c["kind"] == "trade")
+    (tmp_path / "trade.jwt").write_text(trade["token"])
+    valid = cli(nodes.consumer, "verify", str(tmp_path / "trade.jwt"), "--keys", nodes.operator.url)
+    assert "VALID TradeCertificate" in valid.stdout, valid.stdout
+    trade_claims: dict[str, Any] = json.loads(valid.stdout[valid.stdout.index("{") :])
+    assert (trade_claims["provider"], trade_claims["consumer"]) == ("hospital", "ai-lab")
+
+    # The regulator reads, and only reads.
+    regulator = {"Authorization": "Bearer regulator-secret"}
+    listed = httpx.get(f"{nodes.operator.url}/api/regulator/listings", headers=regulator)
+    assert [x["status"] for x in listed.json()] == ["listed"]
+    certs = httpx.get(f"{nodes.operator.url}/api/regulator/certificates", headers=regulator).json()
+    assert {c["kind"] for c in certs} == {"registration", "trade"}
+    write = httpx.post(f"{nodes.operator.url}/api/operator/listings/{listing['id']}/delist",
+                       json={"reason": "x"}, headers=regulator)  # fmt: skip
+    assert write.status_code == 401

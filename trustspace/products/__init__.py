@@ -1,0 +1,1 @@
+"""Ingest of data product versions: streaming profiles and personal-information scans."""

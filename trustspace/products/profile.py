@@ -1,0 +1,314 @@
+"""Profile a data file in one streaming pass, with flat memory.
+
+For CSV (with a header row), JSON Lines and Parquet files it returns:
+- the file's SHA-256 (computed on the bytes as they are read; a separate pass for Parquet,
+  which is not read front to back);
+- the row count;
+- per column:
+  - the type (integer, float, boolean, date, datetime or string; mixed columns are strings);
+  - nulls and null rate;
+  - an approximate distinct count: a bottom-k (KMV) sketch with k = 1024 over 64-bit BLAKE2b
+    hashes, exact below k;
+  - min and max for numbers and dates;
+  - up to five sample values from the first ``sample_rows`` rows, masked when the column
+    holds personal information;
+  - the personal-information scan of every value (:mod:`trustspace.products.pii`).
+
+Memory holds sketches, counters and bounded samples only; nothing grows with the file.
+``on_progress(bytes_read, total)`` is called at most ten times a second.  Unreadable input
+raises ``ValueError`` naming the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from trustspace.products.pii import SENSITIVE, ColumnScan, mask
+
+Progress = Callable[[int, int], None]
+K = 1024
+_MAX64 = float(1 << 64)
+_NULLS = frozenset({"", "null", "NULL", "None", "NA", "N/A", "nan", "NaN"})
+_ORDER = ("boolean", "integer", "float", "date", "datetime", "string")
+
+
+def _value_type(v: str) -> str:
+    if v in ("true", "false", "True", "False", "TRUE", "FALSE"):
+        return "boolean"
+    c = v[0]
+    if c.isdigit() or c in "+-.":
+        try:
+            int(v)
+            return "integer" if len(v) < 19 else "string"
+        except ValueError:
+            pass
+        try:
+            float(v)
+            return "float"
+        except ValueError:
+            pass
+        if len(v) == 10 and v[4] == "-" and v[7] == "-" and v[:4].isdigit():
+            return "date"
+        if len(v) >= 16 and v[4] == "-" and v[10] in "T " and v[:4].isdigit():
+            return "datetime"
+    return "string"
+
+
+def _merge(a: str | None, b: str) -> str:
+    if a is None or a == b:
+        return b
+    if {a, b} == {"integer", "float"}:
+        return "float"
+    if {a, b} == {"date", "datetime"}:
+        return "datetime"
+    return "string"
+
+
+class Column:
+    __slots__ = ("distinct", "hashes", "kind", "max", "min", "name", "nulls", "samples", "scan")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nulls = 0
+        self.kind: str | None = None
+        self.hashes: list[int] = []  # a max-heap (negated) of the K smallest hashes
+        self.distinct: set[int] = set()
+        self.samples: list[str] = []
+        self.min: Any = None
+        self.max: Any = None
+        self.scan = ColumnScan()
+
+    def add(self, raw: Any, sample: bool) -> None:
+        if raw is None or (isinstance(raw, str) and raw.strip() in _NULLS):
+            self.nulls += 1
+            return
+        v = (
+            raw
+            if isinstance(raw, str)
+            else json.dumps(raw)
+            if isinstance(raw, dict | list)
+            else str(raw)
+        )
+        kind = _value_type(v)
+        self.kind = _merge(self.kind, kind)
+        h = int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big")
+        if h not in self.distinct:
+            if len(self.hashes) < K:
+                heapq.heappush(self.hashes, -h)
+                self.distinct.add(h)
+            elif h < -self.hashes[0]:
+                self.distinct.discard(-heapq.heapreplace(self.hashes, -h))
+                self.distinct.add(h)
+        if kind in ("integer", "float"):
+            number = float(v)
+            self.min = number if self.min is None or number < self.min else self.min
+            self.max = number if self.max is None or number > self.max else self.max
+        elif kind in ("date", "datetime"):
+            self.min = v if self.min is None or v < self.min else self.min
+            self.max = v if self.max is None or v > self.max else self.max
+        if sample and len(self.samples) < 5 and v not in self.samples:
+            self.samples.append(v)
+        self.scan.add(v)
+
+    def estimate(self) -> int:
+        if len(self.hashes) < K:
+            return len(self.hashes)
+        kth = -self.hashes[0]
+        return int((K - 1) / (kth / _MAX64))
+
+    def result(self, rows: int) -> dict[str, Any]:
+        pii = self.scan.result()
+        kinds = pii["kinds"]
+        samples = self.samples
+        if kinds:
+            kind = next(iter(kinds))
+            samples = [mask(kind, s) for s in samples]
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind or "string",
+            "nulls": self.nulls,
+            "null_rate": round(self.nulls / rows, 4) if rows else 0.0,
+            "distinct": self.estimate(),
+            "samples": samples,
+            "pii": pii,
+        }
+        if self.min is not None and (self.kind in ("integer", "float", "date", "datetime")):
+            out["min"], out["max"] = self.min, self.max
+        return out
+
+
+class _Reader(io.RawIOBase):
+    """A binary file that hashes what is read and reports progress."""
+
+    def __init__(self, f: BinaryIO, total: int, on_progress: Progress | None) -> None:
+        self.f, self.total, self.on_progress = f, total, on_progress
+        self.sha = hashlib.sha256()
+        self.done = 0
+        self._last = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.f.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha.update(data)
+        self.done += n
+        now = time.monotonic()
+        if self.on_progress is not None and (now - self._last > 0.1 or n == 0):
+            self._last = now
+            self.on_progress(self.done, self.total)
+        return n
+
+
+def _text(reader: _Reader) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BufferedReader(reader, 1 << 20), encoding="utf-8", newline="")
+
+
+def _csv_rows(reader: _Reader) -> Iterator[tuple[list[str], list[str]]]:
+    text = _text(reader)
+    rows = csv.reader(text)
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise ValueError("the CSV file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc}") from None
+    try:
+        for row in rows:
+            if len(row) != len(header):
+                if not row:
+                    continue
+                raise ValueError(
+                    f"line {rows.line_num}: {len(row)} fields, the header has {len(header)}"
+                )
+            yield header, row
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"line {rows.line_num}: not UTF-8 text: {exc}") from None
+    except csv.Error as exc:
+        raise ValueError(f"line {rows.line_num}: {exc}") from None
+
+
+def _jsonl_rows(reader: _Reader) -> Iterator[dict[str, Any]]:
+    try:
+        for n, line in enumerate(_text(reader), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"line {n}: not valid JSON: {exc}") from None
+            if not isinstance(item, dict):
+                raise ValueError(f"line {n}: expected a JSON object")
+            yield item
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc}") from None
+
+
+def _file_sha(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def profile_file(
+    path: Path,
+    *,
+    fmt: str | None = None,
+    sample_rows: int = 10_000,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}.get(
+        path.suffix.lower()
+    )
+    if fmt not in ("csv", "jsonl", "parquet"):
+        raise ValueError(f"{path.name}: unknown format; use .csv, .jsonl or .parquet")
+    total = path.stat().st_size
+    columns: dict[str, Column] = {}
+    rows = 0
+    if fmt == "parquet":
+        sha = _parquet(path, columns, sample_rows, on_progress)
+        rows = _parquet_rows(path)
+    else:
+        with path.open("rb") as f:
+            reader = _Reader(f, total, on_progress)
+            if fmt == "csv":
+                for header, row in _csv_rows(reader):
+                    if not columns:
+                        columns = {name: Column(name) for name in header}
+                    sample = rows < sample_rows
+                    for col, value in zip(columns.values(), row, strict=True):
+                        col.add(value, sample)
+                    rows += 1
+            else:
+                for item in _jsonl_rows(reader):
+                    sample = rows < sample_rows
+                    for name, value in item.items():
+                        found = columns.get(name)
+                        if found is None:
+                            found = columns[name] = Column(name)
+                            found.nulls = rows  # absent from the earlier rows
+                        found.add(value, sample)
+                    for name, col in columns.items():
+                        if name not in item:
+                            col.nulls += 1
+                    rows += 1
+            reader.readinto(bytearray(1))  # drain: the hash covers every byte
+            sha = reader.sha.hexdigest()
+            if on_progress is not None:
+                on_progress(total, total)
+    results = [c.result(rows) for c in columns.values()]
+    kinds = sorted({k for r in results for k in r["pii"]["kinds"]})
+    return {
+        "format": fmt,
+        "bytes": total,
+        "sha256": sha,
+        "rows": rows,
+        "columns": results,
+        "pii_kinds": kinds,
+        "sensitive": any(k in SENSITIVE for k in kinds),
+    }
+
+
+def _parquet(
+    path: Path, columns: dict[str, Column], sample_rows: int, on_progress: Progress | None
+) -> str:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types for bad files
+        raise ValueError(f"{path.name}: not a Parquet file: {exc}") from None
+    groups = pf.num_row_groups
+    seen = 0
+    for name in pf.schema_arrow.names:
+        columns[name] = Column(name)
+    for g in range(groups):
+        for batch in pf.iter_batches(row_groups=[g], batch_size=65_536):
+            data = batch.to_pydict()
+            n = batch.num_rows
+            for name, values in data.items():
+                col = columns[name]
+                for i, value in enumerate(values):
+                    col.add(value, seen + i < sample_rows)
+            seen += n
+        if on_progress is not None:
+            on_progress(g + 1, groups)
+    return _file_sha(path)
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
