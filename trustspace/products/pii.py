@@ -136,10 +136,10 @@ class ColumnScan:
         self.hits: dict[str, int] = {}
         self.examples: dict[str, list[str]] = {}
 
-    def add(self, value: str) -> None:
-        self.checked += 1
+    def add(self, value: str, count: int = 1) -> None:
+        self.checked += count
         for kind in kinds_of(value):
-            self.hits[kind] = self.hits.get(kind, 0) + 1
+            self.hits[kind] = self.hits.get(kind, 0) + count
             shown = self.examples.setdefault(kind, [])
             if len(shown) < 3:
                 shown.append(mask(kind, value))

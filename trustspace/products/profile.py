@@ -27,6 +27,7 @@ import heapq
 import io
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -86,9 +87,10 @@ class Column:
         self.max: Any = None
         self.scan = ColumnScan()
 
-    def add(self, raw: Any, sample: bool) -> None:
+    def add(self, raw: Any, sample: bool, count: int = 1) -> None:
+        """One value, seen ``count`` times (a batch hands each distinct value over once)."""
         if raw is None or (isinstance(raw, str) and raw.strip() in _NULLS):
-            self.nulls += 1
+            self.nulls += count
             return
         v = (
             raw
@@ -116,7 +118,7 @@ class Column:
             self.max = v if self.max is None or v > self.max else self.max
         if sample and len(self.samples) < 5 and v not in self.samples:
             self.samples.append(v)
-        self.scan.add(v)
+        self.scan.add(v, count)
 
     def estimate(self) -> int:
         if len(self.hashes) < K:
@@ -214,6 +216,16 @@ def _jsonl_rows(reader: _Reader) -> Iterator[dict[str, Any]]:
         raise ValueError(f"not UTF-8 text: {exc}") from None
 
 
+BATCH = 4096
+
+
+def _add_batch(columns: dict[str, Column], batch: list[list[str]], sample: bool) -> None:
+    """Column by column: each distinct value of the batch is examined once, with its count."""
+    for i, col in enumerate(columns.values()):
+        for value, count in Counter(row[i] for row in batch).items():
+            col.add(value, sample, count)
+
+
 def _file_sha(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as f:
@@ -244,13 +256,18 @@ def profile_file(
         with path.open("rb") as f:
             reader = _Reader(f, total, on_progress)
             if fmt == "csv":
+                batch: list[list[str]] = []
                 for header, row in _csv_rows(reader):
                     if not columns:
                         columns = {name: Column(name) for name in header}
-                    sample = rows < sample_rows
-                    for col, value in zip(columns.values(), row, strict=True):
-                        col.add(value, sample)
-                    rows += 1
+                    batch.append(row)
+                    if len(batch) == BATCH:
+                        _add_batch(columns, batch, rows < sample_rows)
+                        rows += len(batch)
+                        batch = []
+                if batch:
+                    _add_batch(columns, batch, rows < sample_rows)
+                    rows += len(batch)
             else:
                 for item in _jsonl_rows(reader):
                     sample = rows < sample_rows
