@@ -174,6 +174,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
             version=_str(body, "version", required=False),
             declaration=_object(body, "declaration"),
             profile=_object(body, "profile"),
+            compute_rule=_object(body, "computeRule"),
         )
         return {
             "id": dataset.id,

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trustspace.api import api_routes
+from trustspace.computeapi import compute_routes
 from trustspace.dataplane.server import Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
@@ -40,7 +41,7 @@ from trustspace.operator.federation import Federation
 from trustspace.operator.listings import Listings
 from trustspace.operator.routes import operator_routes
 from trustspace.operator.service import LocalAnchors, Operator
-from trustspace.services import listing, transfers
+from trustspace.services import compute, listing, transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
@@ -145,6 +146,7 @@ class Node:
                 listed=self.listings.listed,
             )
         self.crawler = Periodic("catalog-crawler", settings.crawl_interval, self._crawl)
+        self.computer = Periodic("compute-jobs", 0.2, self._run_jobs)
         self.checkpointer = Periodic(
             "evidence-checkpoints", settings.checkpoint_interval, self.checkpoint
         )
@@ -262,6 +264,14 @@ class Node:
                 except Refused as exc:
                     log.warning("trade reports to %s: %s", op_id, exc.reason)
 
+    def _run_jobs(self) -> None:
+        while (job := compute.claim(self.ctx)) is not None:
+            try:
+                compute.execute(self.ctx, job)
+            except Exception as exc:  # a bug must not leave the job RUNNING or stop the runner
+                log.exception("compute job %s", job["id"])
+                compute.fail(self.ctx, job["id"], f"the job failed: {type(exc).__name__}")
+
     def _crawl(self) -> None:
         if self.federation is not None:
             report = self.federation.crawl()
@@ -372,6 +382,7 @@ class Node:
             *pull_routes(self.authorize_data),
             *api_routes(self),
             *(operator_routes(self) if self.operator is not None else []),
+            *compute_routes(self),
             *extra,
         ]
 
@@ -403,9 +414,12 @@ class Node:
         if self.federation is not None:
             self.crawler.start()
         self.checkpointer.start()
+        compute.requeue_interrupted(self.ctx)
+        self.computer.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
+        self.computer.stop()
         self.checkpointer.stop()
         self.crawler.stop()
         if self.operator_client is not None:

@@ -38,6 +38,7 @@ class Dataset:
     version: str | None = None
     declaration: Json | None = None  # source, acquisition basis, legal basis, rights, ...
     profile: Json | None = None  # schema, rows, personal information found (the ingest scan)
+    compute_rule: Json | None = None  # the analysis rule when the product may be computed on
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.core import messages as m
+from trustspace.core.compute import GuardError, parse_rule
 from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.vocab import CLASSIFICATIONS, TRUSTSPACE
 from trustspace.core.records import Dataset, Offer
@@ -30,6 +31,8 @@ DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
 # Catalog properties beyond DCAT, as full IRIs so JSON-LD processors keep them.
 CLASSIFICATION_KEY = TRUSTSPACE + "classification"
 PRICE_KEY = TRUSTSPACE + "price"
+COMPUTE_RULE_KEY = TRUSTSPACE + "analysisRule"
+COMPUTE_FORMAT = "Compute-SQL"
 
 
 def check_offer_terms(terms: dict[str, Any]) -> None:
@@ -88,6 +91,7 @@ def publish(
     version: str | None = None,
     declaration: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
+    compute_rule: dict[str, Any] | None = None,
 ) -> tuple[Dataset, Offer]:
     terms = dict(policy or DEFAULT_POLICY)
     if "permission" not in terms and "prohibition" not in terms:
@@ -101,6 +105,13 @@ def publish(
         raise Refused(f"classification {classification!r}: use one of {', '.join(CLASSIFICATIONS)}")
     if classification == "core":
         raise Refused("core data is never listed")
+    if compute_rule is not None:
+        try:
+            parse_rule(compute_rule)
+        except GuardError as exc:
+            raise Refused(f"analysis rule: {exc}") from None
+        if COMPUTE_FORMAT not in formats:
+            formats = (*formats, COMPUTE_FORMAT)
     if price is not None:
         try:
             amount = Decimal(price)
@@ -139,6 +150,7 @@ def publish(
         version=version,
         declaration=declaration,
         profile=profile,
+        compute_rule=compute_rule,
     )
     offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:
@@ -164,6 +176,8 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
     if d.license:
         extra["license"] = d.license
     extra[CLASSIFICATION_KEY] = d.classification
+    if d.compute_rule is not None:
+        extra[COMPUTE_RULE_KEY] = d.compute_rule
     if d.price is not None:
         extra[PRICE_KEY] = {"amount": d.price, "currency": d.currency}
     return m.dataset(

@@ -360,4 +360,38 @@ def _v6(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(dialect: str) -> list[str]:
+    # Compute-to-data: jobs (at the provider and, as a mirror, at the consumer) and the
+    # differential-privacy budget spent per agreement.
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    return [
+        "ALTER TABLE datasets ADD COLUMN compute_rule TEXT",
+        f"""CREATE TABLE compute_jobs (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            agreement_id TEXT NOT NULL,
+            consumer_id TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            dataset_id TEXT NOT NULL,
+            query TEXT NOT NULL,
+            query_sha256 TEXT NOT NULL,
+            purpose TEXT,
+            checked_sql TEXT,
+            state TEXT NOT NULL,
+            reason TEXT,
+            epsilon {real} NOT NULL DEFAULT 0,
+            result TEXT,
+            result_sha256 TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        "CREATE INDEX compute_jobs_state ON compute_jobs (role, state, created_at)",
+        f"""CREATE TABLE compute_budget (
+            agreement_id TEXT PRIMARY KEY,
+            spent {real} NOT NULL
+        )""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]

@@ -1,0 +1,198 @@
+"""Compute-to-data end to end: the consumer's SQL runs at the provider; only guarded
+aggregates come back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.e2e.conftest import Space, make_space
+from tests.e2e.flow import negotiate, publish
+from trustspace.demo import DemoNode
+
+RULE = {
+    "table": "visits",
+    "entity": "patient_id",
+    "columns": {"ward": ["group"], "age": ["filter", "aggregate"], "amount": ["aggregate"]},
+    "aggregates": ["count", "sum", "avg"],
+    "minGroupSize": 10,
+    "groupPolicy": "suppress",
+    "maxRows": 100,
+}
+
+
+def _data(path: Path, rows: int = 2000) -> None:
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT range AS patient_id, CASE WHEN range = 7 THEN 'icu' ELSE 'ward-' || (range % 5) END"
+        f" AS ward, 20 + range % 60 AS age, (range % 97) * 10.0 AS amount FROM range({rows}))"
+        f" TO '{path}' (FORMAT parquet)"
+    )
+    con.close()
+
+
+def _job(consumer: DemoNode, agreement_id: str, query: str, **extra: Any) -> dict[str, Any]:
+    with consumer.client() as c:
+        job = c.call(
+            "POST", "/api/compute/jobs", {"agreementId": agreement_id, "query": query, **extra}
+        )
+        deadline = time.monotonic() + 30
+        while job["state"] not in ("RELEASED", "REFUSED", "REJECTED", "FAILED", "PENDING_REVIEW"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+            job = c.call("GET", f"/api/compute/jobs/{job['id']}")
+    return job
+
+
+def _setup(space: Space, tmp_path: Path, rule: dict[str, Any], **publish_extra: Any) -> str:
+    _data(tmp_path / "visits.parquet")
+    published = publish(
+        space.provider, tmp_path / "visits.parquet", computeRule=rule, **publish_extra
+    )
+    neg = negotiate(space.consumer, space.provider, published["id"])
+    assert neg["state"] == "FINALIZED", neg
+    return str(neg["agreementId"])
+
+
+def test_accepted_queries_release_aggregates_and_small_groups_are_suppressed(
+    space: Space, tmp_path: Path
+) -> None:
+    agreement = _setup(space, tmp_path, RULE)
+    job = _job(space.consumer, agreement,
+               "SELECT ward, COUNT(*) AS n, AVG(amount) AS mean FROM visits GROUP BY ward ORDER BY ward")  # fmt: skip
+    assert job["state"] == "RELEASED", job
+    direct = duckdb.connect().execute(
+        f"SELECT ward, COUNT(*), AVG(amount) FROM '{tmp_path / 'visits.parquet'}' GROUP BY ward"
+        " HAVING COUNT(*) >= 10 ORDER BY ward").fetchall()  # fmt: skip
+    assert [tuple(r) for r in job["result"]["rows"]] == [tuple(r) for r in direct]
+    assert "icu" not in {r[0] for r in job["result"]["rows"]}  # one patient: suppressed
+    assert job["result"]["columns"] == ["ward", "n", "mean"] and len(job["resultSha256"]) == 64
+    # Differencing through a filter that isolates one person finds nothing to subtract.
+    alone = _job(
+        space.consumer,
+        agreement,
+        "SELECT COUNT(*) AS n, SUM(amount) AS s FROM visits WHERE ward = 'icu'",
+    )
+    assert alone["state"] == "RELEASED" and alone["result"]["rows"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("SELECT * FROM visits", "SELECT * returns rows"),
+        (
+            "SELECT patient_id, COUNT(*) FROM visits GROUP BY patient_id",
+            "column 'patient_id' may not be grouped on",
+        ),
+        (
+            "SELECT COUNT(*) FROM visits WHERE patient_id = 7",
+            "WHERE: column 'patient_id' may not be filtered on",
+        ),
+        ("SELECT ward, MAX(amount) FROM visits GROUP BY ward", "aggregate MAX is not allowed"),
+        (
+            "SELECT COUNT(*) FROM read_parquet('/etc/passwd')",
+            "must read the product table 'visits'",
+        ),
+        (
+            "SELECT ward, lower(ward), COUNT(*) FROM visits GROUP BY ward",
+            "function LOWER is not allowed",
+        ),
+        ("SELECT amount FROM visits", "may only be used inside an aggregate"),
+        ("DELETE FROM visits", "exactly one SELECT"),
+    ],
+)
+def test_queries_outside_the_rule_are_refused_with_the_reason(
+    space: Space, tmp_path: Path, query: str, reason: str
+) -> None:
+    agreement = _setup(space, tmp_path, RULE)
+    job = _job(space.consumer, agreement, query)
+    assert job["state"] == "REFUSED" and reason in job["reason"], job
+    assert job["result"] is None
+
+
+def test_differential_privacy_budget_noise_and_differencing(space: Space, tmp_path: Path) -> None:
+    rule = {**RULE, "aggregates": ["count", "sum"], "minGroupSize": 1,
+            "dp": {"epsilonPerQuery": 1.0, "budget": 3.0, "bounds": {"amount": [0, 1000]}}}  # fmt: skip
+    agreement = _setup(space, tmp_path, rule)
+    everyone = _job(space.consumer, agreement, "SELECT SUM(amount) AS s FROM visits")
+    without = _job(space.consumer, agreement, "SELECT SUM(amount) AS s FROM visits WHERE age <> 27")
+    assert everyone["state"] == without["state"] == "RELEASED"
+    exact = duckdb.connect().execute(
+        f"SELECT SUM(amount), SUM(amount) FILTER (WHERE age <> 27) FROM '{tmp_path / 'visits.parquet'}'").fetchone()  # fmt: skip
+    assert exact is not None
+    noisy_difference = everyone["result"]["rows"][0][0] - without["result"]["rows"][0][0]
+    assert everyone["result"]["rows"][0][0] != exact[0]  # noise was added
+    assert everyone["result"]["noise"] == "laplace"
+    # The difference is exact[0] - exact[1] plus the difference of two Laplace(1000) draws.
+    assert noisy_difference != exact[0] - exact[1]
+    third = _job(space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits")
+    assert third["state"] == "RELEASED"
+    spent = _job(space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits")
+    assert spent["state"] == "REFUSED"
+    assert "privacy budget of this agreement is exhausted: 3 of 3 spent" in spent["reason"]
+    refused_avg = _job(space.consumer, agreement, "SELECT AVG(amount) FROM visits")
+    assert "not allowed" in refused_avg["reason"]
+
+
+def test_manual_review_and_a_job_that_runs_out_of_time(space: Space, tmp_path: Path) -> None:
+    rule = {**RULE, "approval": "manual", "limits": {"seconds": 0.001}}
+    agreement = _setup(space, tmp_path, rule)
+    waiting = _job(space.consumer, agreement, "SELECT ward, COUNT(*) FROM visits GROUP BY ward")
+    assert waiting["state"] == "PENDING_REVIEW"
+    with space.provider.client() as p:
+        queue = p.call("GET", "/api/compute/review")
+        assert [j["id"] for j in queue] == [waiting["id"]]
+        p.call("POST", f"/api/compute/jobs/{waiting['id']}/approve", {})
+        rejected = _job(space.consumer, agreement, "SELECT COUNT(*) FROM visits")
+        p.call("POST", f"/api/compute/jobs/{rejected['id']}/reject", {"reason": "not this week"})
+    with space.consumer.client() as c:
+        deadline = time.monotonic() + 20
+        while (job := c.call("GET", f"/api/compute/jobs/{waiting['id']}"))["state"] in (
+            "QUEUED",
+            "RUNNING",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert job["state"] == "FAILED" and "ran out of time" in job["reason"], job
+        assert c.call("GET", f"/api/compute/jobs/{rejected['id']}")["reason"] == "not this week"
+        health = c.call("GET", "/api/health")
+    assert health["status"] == "ok"
+
+
+def test_a_job_interrupted_by_a_restart_runs_once_and_spends_once(tmp_path: Path) -> None:
+    space = make_space(tmp_path)
+    try:
+        rule = {**RULE, "approval": "manual", "minGroupSize": 1,
+                "dp": {"epsilonPerQuery": 0.5, "budget": 5.0, "bounds": {"amount": [0, 1000]}},
+                "aggregates": ["count", "sum"]}  # fmt: skip
+        agreement = _setup(space, tmp_path, rule)
+        job = _job(space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits")
+        assert job["state"] == "PENDING_REVIEW"
+        space.provider.stop()
+        db = sqlite3.connect(space.provider.dir / "trustspace.db")
+        db.execute(
+            "UPDATE compute_jobs SET state = 'RUNNING' WHERE id = ?", (job["id"],)
+        )  # it was running
+        db.commit()
+        db.close()
+        space.provider.start()
+        space.provider.wait_ready()
+        with space.consumer.client() as c:
+            deadline = time.monotonic() + 20
+            while (state := c.call("GET", f"/api/compute/jobs/{job['id']}"))["state"] != "RELEASED":
+                assert time.monotonic() < deadline, state
+                time.sleep(0.1)
+        db = sqlite3.connect(space.provider.dir / "trustspace.db")
+        spent = db.execute("SELECT spent FROM compute_budget").fetchone()[0]
+        runs = db.execute("SELECT COUNT(*) FROM evidence WHERE kind = 'compute-job'"
+                          " AND data LIKE '%RELEASED%'").fetchone()[0]  # fmt: skip
+        db.close()
+        assert spent == 0.5 and runs == 1
+    finally:
+        for node in space.nodes():
+            node.stop()
