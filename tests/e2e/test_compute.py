@@ -196,3 +196,27 @@ def test_a_job_interrupted_by_a_restart_runs_once_and_spends_once(tmp_path: Path
     finally:
         for node in space.nodes():
             node.stop()
+
+
+def test_the_agreement_is_checked_at_admission(space: Space, tmp_path: Path) -> None:
+    terms = {"permission": [{"action": "use", "constraint": [
+        {"leftOperand": "purpose", "operator": "eq", "rightOperand": "ai-evaluation"},
+        {"leftOperand": "count", "operator": "lteq", "rightOperand": 2}]}]}  # fmt: skip
+    agreement = _setup(space, tmp_path, RULE, policy=terms)
+    with (
+        space.consumer.client() as c,
+        pytest.raises(Exception, match="the declared purpose is not known"),
+    ):
+        c.call(
+            "POST",
+            "/api/compute/jobs",
+            {"agreementId": agreement, "query": "SELECT COUNT(*) FROM visits"},
+        )
+    for _ in range(2):
+        ok = _job(
+            space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits", purpose="ai-evaluation"
+        )
+        assert ok["state"] == "RELEASED", ok
+    with space.consumer.client() as c, pytest.raises(Exception, match=r"the use count .* is 3"):
+        c.call("POST", "/api/compute/jobs", {"agreementId": agreement, "query": "SELECT COUNT(*) FROM visits",
+                                             "purpose": "ai-evaluation"})  # fmt: skip

@@ -188,7 +188,7 @@ def check(rule: Rule, sql: str) -> Checked:
             if isinstance(func, exp.Count) and isinstance(func.this, exp.Distinct) and rule.dp:
                 raise GuardError("COUNT(DISTINCT ...) is not allowed under differential privacy")
             continue
-        if isinstance(func, exp.Round | exp.Distinct):
+        if isinstance(func, exp.Round | exp.Distinct | exp.Connector | exp.Predicate | exp.Not):
             continue
         label = func.sql_name() if not isinstance(func, exp.Anonymous) else str(func.this)
         raise GuardError(f"function {label} is not allowed")
@@ -224,6 +224,8 @@ def check(rule: Rule, sql: str) -> Checked:
     for i, item in enumerate(select.expressions):
         inner = item.this if isinstance(item, exp.Alias) else item
         name = item.alias_or_name or f"col{i}"
+        if isinstance(inner, exp.Round) and _agg_name(inner.this) is not None:
+            inner = inner.this  # rounding an aggregate is still that aggregate
         kind = _agg_name(inner)
         if kind is None:
             if inner.find(exp.AggFunc) is not None:
