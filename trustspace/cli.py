@@ -16,6 +16,7 @@ from rich.table import Table
 from trustspace import settings as settings_mod
 from trustspace.client import ApiError
 from trustspace.cliutil import _call, _client, _fail, _print, console, key_option, node_option
+from trustspace.computecli import compute
 from trustspace.evidencecli import evidence_group, verify_certificate
 from trustspace.operatorcli import member, operator, search
 from trustspace.policycli import policy
@@ -171,6 +172,12 @@ def show_settings(config: Path | None, **flags: Any) -> None:
     help="JSON file with an ODRL policy deciding who sees the dataset (default: everyone).",
 )
 @click.option(
+    "--compute-rule",
+    "compute_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON analysis rule: offer compute-to-data (Compute-SQL) on this dataset.",
+)
+@click.option(
     "--classification",
     type=click.Choice(["general", "important"]),
     default="general",
@@ -186,6 +193,7 @@ def publish(
     description: str,
     policy_file: Path | None,
     access_file: Path | None,
+    compute_file: Path | None,
     classification: str,
     dataset_id: str | None,
 ) -> None:
@@ -195,7 +203,11 @@ def publish(
         "title": title or file.name,
         "description": description,
     }
-    for field, source in (("policy", policy_file), ("accessPolicy", access_file)):
+    for field, source in (
+        ("policy", policy_file),
+        ("accessPolicy", access_file),
+        ("computeRule", compute_file),
+    ):
         if source:
             try:
                 body[field] = json.loads(source.read_text())
@@ -424,3 +436,4 @@ main.add_command(search)
 main.add_command(evidence_group)
 main.add_command(verify_certificate)
 main.add_command(product)
+main.add_command(compute)

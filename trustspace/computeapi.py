@@ -43,6 +43,8 @@ def mock_rows(
     columns = [(c["name"], c.get("type", "string"), c.get("min"), c.get("max"))
                for c in (profile or {}).get("columns", [])] or [(name, "string", None, None)
                                                                 for name in rule["columns"]]  # fmt: skip
+    if rule["entity"] not in {c[0] for c in columns}:
+        columns.append((rule["entity"], "string", None, None))
     rows = []
     for i in range(n):
         row: dict[str, Any] = {}
@@ -59,9 +61,9 @@ def mock_rows(
                 row[name] = f"2026-01-{1 + rng.randrange(28):02d}"
             else:
                 row[name] = (
-                    f"{name}-{rng.randrange(max(3, n // 10))}"
+                    f"mock-{name}-{rng.randrange(max(3, n // 10))}"
                     if name != rule["entity"]
-                    else f"entity-{i % (n // 2)}"
+                    else f"mock-entity-{i % (n // 2)}"
                 )
         rows.append(row)
     return {

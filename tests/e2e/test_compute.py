@@ -220,3 +220,35 @@ def test_the_agreement_is_checked_at_admission(space: Space, tmp_path: Path) -> 
     with space.consumer.client() as c, pytest.raises(Exception, match=r"the use count .* is 3"):
         c.call("POST", "/api/compute/jobs", {"agreementId": agreement, "query": "SELECT COUNT(*) FROM visits",
                                              "purpose": "ai-evaluation"})  # fmt: skip
+
+
+def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    agreement = _setup(space, tmp_path, RULE)
+    env = {"TRUSTSPACE_NODE": space.consumer.url, "TRUSTSPACE_MANAGEMENT_KEY": space.consumer.key,
+           "COLUMNS": "200", "PATH": "/usr/bin:/bin"}  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "trustspace", "compute", *args], capture_output=True,
+                              text=True, env=env, timeout=60)  # fmt: skip
+
+    mock = tmp_path / "mock.json"
+    assert cli("mock", agreement, "-o", str(mock)).returncode == 0
+    data = json.loads(mock.read_text())
+    assert data["synthetic"] is True and data["table"] == "visits"
+    real = {str(v) for v in duckdb.connect().execute(
+        f"SELECT DISTINCT ward FROM '{tmp_path / 'visits.parquet'}'").fetchall()}  # fmt: skip
+    assert not {str(r["ward"]) for r in data["rows"]} & {
+        w.strip("(),'") for w in real
+    }  # no real values
+    tried = cli("try", str(mock), "SELECT ward, COUNT(*) AS n FROM visits GROUP BY ward")
+    assert tried.returncode == 0 and "accepted on mock data" in tried.stdout, (
+        tried.stdout + tried.stderr
+    )
+    refused = cli("try", str(mock), "SELECT * FROM visits")
+    assert refused.returncode == 1 and "the provider would refuse this query" in refused.stdout
+    done = cli("submit", agreement, "SELECT COUNT(*) AS n FROM visits")
+    assert done.returncode == 0 and "RELEASED" in done.stdout and "2000" in done.stdout, done.stdout

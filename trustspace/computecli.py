@@ -1,0 +1,151 @@
+"""``trustspace compute``: submit queries that run at the provider, follow them, review them,
+and try them on mock data first."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from trustspace.cliutil import _call, _fail, _print, console, key_option, node_option
+
+
+def _show(job: dict[str, Any]) -> None:
+    console.print(f"job {job['id']}: [bold]{job['state']}[/bold] {job.get('reason') or ''}")
+    result = job.get("result")
+    if result:
+        table = Table(*result["columns"])
+        for row in result["rows"]:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+        if result.get("noise"):
+            console.print(f"(values carry {result['noise']} noise: differential privacy)")
+
+
+@click.group()
+def compute() -> None:
+    """Compute-to-data: the query goes to the data, only guarded aggregates come back."""
+
+
+@compute.command("submit")
+@node_option
+@key_option
+@click.argument("agreement_id")
+@click.argument("query")
+@click.option("--purpose", help="The purpose of this analysis (usage policies check it).")
+@click.option("--wait/--no-wait", default=True, help="Wait until the job has ended.")
+def submit(
+    node: str, key: str, agreement_id: str, query: str, purpose: str | None, wait: bool
+) -> None:
+    """Run QUERY under AGREEMENT_ID at the provider."""
+    body = {
+        "agreementId": agreement_id,
+        "query": query,
+        **({"purpose": purpose} if purpose else {}),
+    }
+    job = _call(node, key, "POST", "/api/compute/jobs", body)
+    while wait and job["state"] in ("SUBMITTED", "QUEUED", "RUNNING"):
+        time.sleep(0.3)
+        job = _call(node, key, "GET", f"/api/compute/jobs/{job['id']}")
+    _show(job)
+    if job["state"] in ("REFUSED", "REJECTED", "FAILED"):
+        sys.exit(1)
+
+
+@compute.command("status")
+@node_option
+@key_option
+@click.argument("job_id")
+def status(node: str, key: str, job_id: str) -> None:
+    """Show a job and, once released, its result."""
+    _show(_call(node, key, "GET", f"/api/compute/jobs/{job_id}"))
+
+
+@compute.command("review")
+@node_option
+@key_option
+def review(node: str, key: str) -> None:
+    """Provider: jobs waiting for a decision."""
+    table = Table("job", "consumer", "dataset", "query")
+    for job in _call(node, key, "GET", "/api/compute/review"):
+        table.add_row(job["id"], job["consumerId"], job["datasetId"], job["query"])
+    console.print(table)
+
+
+@compute.command("approve")
+@node_option
+@key_option
+@click.argument("job_id")
+def approve(node: str, key: str, job_id: str) -> None:
+    """Provider: let JOB_ID run."""
+    _print(_call(node, key, "POST", f"/api/compute/jobs/{job_id}/approve", {}))
+
+
+@compute.command("reject")
+@node_option
+@key_option
+@click.argument("job_id")
+@click.option("--reason", required=True)
+def reject(node: str, key: str, job_id: str, reason: str) -> None:
+    """Provider: refuse JOB_ID with a reason."""
+    _print(_call(node, key, "POST", f"/api/compute/jobs/{job_id}/reject", {"reason": reason}))
+
+
+@compute.command("mock")
+@node_option
+@key_option
+@click.argument("agreement_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the mock (JSON).",
+)
+def mock(node: str, key: str, agreement_id: str, output: Path) -> None:
+    """Fetch the provider's synthetic sample and analysis rule for AGREEMENT_ID."""
+    data = _call(node, key, "GET", f"/api/compute/mock/{agreement_id}")
+    output.write_text(json.dumps(data, indent=1))
+    console.print(
+        f"{len(data['rows'])} synthetic rows of table {data['table']} written to {output}"
+    )
+
+
+@compute.command("try")
+@click.argument("mock_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("query")
+def try_locally(mock_file: Path, query: str) -> None:
+    """Run QUERY on a mock (from `compute mock`) with the provider's guard, locally, for free."""
+    from trustspace.core.compute import GuardError, check, parse_rule, release_problem
+    from trustspace.dataplane.compute import EngineError, run
+
+    data = json.loads(mock_file.read_text())
+    rule = parse_rule(data["rule"])
+    try:
+        checked = check(rule, query)
+    except GuardError as exc:
+        _fail(f"the provider would refuse this query: {exc}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mock.csv"
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=data["columns"])
+            w.writeheader()
+            w.writerows(data["rows"])
+        try:
+            columns, rows = run(path, rule.table, checked.sql, seconds=rule.seconds, memory_mib=rule.memory_mib,
+                                max_rows=rule.max_rows)  # fmt: skip
+        except EngineError as exc:
+            _fail(exc.reason)
+    problem = release_problem(rule, rows)
+    if problem:
+        _fail(f"the provider would not release this result: {problem}")
+    _show({"id": "(mock)", "state": "accepted on mock data", "reason": "",
+           "result": {"columns": columns[:-1], "rows": [r[:-1] for r in rows],
+                      "noise": None}})  # fmt: skip
