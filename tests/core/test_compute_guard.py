@@ -125,3 +125,10 @@ def test_bad_rules(doc: dict[str, Any], reason: str) -> None:
     with pytest.raises(GuardError) as err:
         parse_rule(doc)
     assert reason in str(err.value)
+
+
+def test_entity_per_row_sizes_groups_by_counting_rows() -> None:
+    checked = check(
+        parse_rule({**RULE, "entityPerRow": True}), "SELECT ward, COUNT(*) FROM t GROUP BY ward"
+    )
+    assert "HAVING COUNT(*) >= 3" in checked.sql and "DISTINCT" not in checked.sql
