@@ -9,6 +9,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 if [ "${1:-}" = "test" ]; then
+  # The Spark engine's tests need a Java runtime.
+  if ! command -v java >/dev/null; then
+    SUDO=$(command -v sudo || true)
+    $SUDO apt-get install -y -q openjdk-17-jre-headless >/dev/null || echo "no Java: Spark engine tests will skip"
+  fi
   .venv/bin/python -m pip install -q -e '.[test]'
 else
   .venv/bin/python -m pip install -q -e .

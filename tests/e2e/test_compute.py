@@ -252,3 +252,24 @@ def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
     assert refused.returncode == 1 and "the provider would refuse this query" in refused.stdout
     done = cli("submit", agreement, "SELECT COUNT(*) AS n FROM visits")
     assert done.returncode == 0 and "RELEASED" in done.stdout and "2000" in done.stdout, done.stdout
+
+
+def test_a_product_can_run_on_spark_with_the_same_result(space: Space, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)")
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark")
+    agreement = _setup(space, tmp_path, {**RULE, "engine": "spark"})
+    job = _job(
+        space.consumer,
+        agreement,
+        "SELECT ward, COUNT(*) AS n, SUM(amount) AS s FROM visits GROUP BY ward",
+    )
+    assert job["state"] == "RELEASED", job
+    direct = duckdb.connect().execute(
+        f"SELECT ward, COUNT(*), SUM(amount) FROM '{tmp_path / 'visits.parquet'}' GROUP BY ward"
+        " HAVING COUNT(*) >= 10").fetchall()  # fmt: skip
+    assert sorted(tuple(r) for r in job["result"]["rows"]) == sorted(
+        (w, n, float(s)) for w, n, s in direct
+    )

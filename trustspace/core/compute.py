@@ -16,6 +16,7 @@ An analysis rule says what a consumer's SQL may do with one product table:
   refused under DP;
 - ``entityPerRow``: the provider states that every row is a different entity, so groups are
   sized by counting rows (cheaper than counting distinct entities);
+- ``engine``: ``duckdb`` (default) or ``spark``; the same checked query runs on either;
 - ``approval``: ``auto`` or ``manual``;
 - ``limits``: ``seconds``, ``memoryMiB``.
 
@@ -71,6 +72,7 @@ class Rule:
     seconds: float = 30.0
     memory_mib: int = 512
     entity_per_row: bool = False  # the provider states each row is a different entity
+    engine: str = "duckdb"  # or "spark", for products that outgrow one machine
 
     @property
     def dp(self) -> bool:
@@ -116,7 +118,10 @@ def parse_rule(doc: object) -> Rule:
         seconds=float(limits.get("seconds", 30)),
         memory_mib=int(limits.get("memoryMiB", 512)),
         entity_per_row=bool(doc.get("entityPerRow", False)),
+        engine=str(doc.get("engine", "duckdb")),
     )
+    if rule.engine not in ("duckdb", "spark"):
+        raise GuardError("engine is duckdb or spark")
     if rule.approval not in ("auto", "manual"):
         raise GuardError("approval is auto or manual")
     if rule.dp and (

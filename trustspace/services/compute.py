@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -273,10 +274,16 @@ def execute(ctx: NodeContext, job: Row) -> None:
         return
     rule = parse_rule(dataset.compute_rule)
     checked = check(rule, job["query"])  # the same guard, again, right before running
+    suffix = Path(dataset.filename or dataset.path).suffix
     try:
-        columns, rows = run(Path(dataset.path), rule.table, checked.sql, seconds=rule.seconds,
-                            memory_mib=rule.memory_mib, max_rows=rule.max_rows,
-                            suffix=Path(dataset.filename or dataset.path).suffix)  # fmt: skip
+        if rule.engine == "spark":
+            from trustspace.dataplane import spark
+
+            columns, rows = spark.run(Path(dataset.path), rule.table, checked.sql,
+                                      seconds=rule.seconds, max_rows=rule.max_rows, suffix=suffix)  # fmt: skip
+        else:
+            columns, rows = run(Path(dataset.path), rule.table, checked.sql, seconds=rule.seconds,
+                                memory_mib=rule.memory_mib, max_rows=rule.max_rows, suffix=suffix)  # fmt: skip
     except EngineError as exc:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason=exc.reason)
@@ -320,12 +327,17 @@ def execute(ctx: NodeContext, job: Row) -> None:
 
 
 def _jsonable(rows: list[list[Any]]) -> list[list[Any]]:
+    """JSON values: decimals become numbers (both engines return them for sums), the rest text."""
     out = []
     for row in rows:
-        out.append(
-            [v if v is None or isinstance(v, bool | int | float | str) else str(v) for v in row]
-        )
+        out.append([_json_value(v) for v in row])
     return out
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return float(v) if isinstance(v, Decimal) else str(v)
 
 
 __all__ = ["FINAL", "GROUP_SIZE", "claim", "execute", "fail", "get", "requeue_interrupted",
