@@ -125,3 +125,14 @@ def test_a_job_that_runs_out_of_time_is_stopped(engine: Runner, tmp_path: Path) 
             "SELECT ward, COUNT(*), AVG(amount) FROM visits GROUP BY ward",
             seconds=0.05,
         )
+
+
+def test_a_duckdb_job_over_its_memory_limit_fails_with_the_reason(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.parquet"
+    duckdb.connect().execute(
+        "COPY (SELECT range AS patient_id, md5(range::VARCHAR) AS ward, range % 90 AS age,"
+        f" range * 1.0 AS amount FROM range(2000000)) TO '{wide}' (FORMAT parquet)")  # fmt: skip
+    rule = parse_rule(RULE)
+    checked = check(rule, "SELECT ward, COUNT(*) FROM visits GROUP BY ward")
+    with pytest.raises(EngineError, match="needed more than its 8 MiB of memory"):
+        duck.run(wide, "visits", checked.sql, seconds=60, memory_mib=8, max_rows=10)
