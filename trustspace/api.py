@@ -25,8 +25,10 @@ from trustspace.dsp.client import RemoteError
 from trustspace.services import catalog, listing, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
+from trustspace.services.policy import PolicyDenied
 from trustspace.store import Conflict, audit, certs, evidence, repo, usage
 from trustspace.trust.membership import MembershipError
+from trustspace.trust.tokens import AuthError
 
 if TYPE_CHECKING:
     from trustspace.node import Node
@@ -100,6 +102,47 @@ def json_endpoint(key: str | None) -> Callable[..., Callable[[Request], Awaitabl
                 return JSONResponse({"error": exc.reason}, status_code=404)
             except RemoteError as exc:
                 return JSONResponse({"error": exc.reason}, status_code=502)
+            return JSONResponse(result, status_code=status)
+
+        return run
+
+    return endpoint
+
+
+PeerHandler = Callable[[str, Request, Any], Any]
+
+
+def signed_endpoint(node: Node) -> Callable[..., Callable[[Request], Awaitable[Response]]]:
+    """JSON handlers for other participants, authenticated like DSP (their signed token and
+    membership credential); the handler gets the verified participant id.  A refused login is
+    401 (and logged), a policy denial 403 with its reasons, a refusal 400, a missing thing 404."""
+
+    def endpoint(
+        handler: PeerHandler, status: int = 200
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                principal = node.authenticate(
+                    request.headers.get("authorization"), request.url.path
+                )
+            except AuthError as exc:
+                return JSONResponse({"error": exc.reason}, status_code=401)
+            body: Any = {}
+            if request.method == "POST":
+                try:
+                    body = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
+                if not isinstance(body, dict):
+                    return JSONResponse({"error": "the body must be an object"}, status_code=400)
+            try:
+                result = await run_in_threadpool(handler, principal, request, body)
+            except PolicyDenied as exc:
+                return JSONResponse({"error": exc.reason, "reasons": exc.reasons}, status_code=403)
+            except Refused as exc:
+                return JSONResponse({"error": exc.reason}, status_code=400)
+            except NotFound as exc:
+                return JSONResponse({"error": exc.reason}, status_code=404)
             return JSONResponse(result, status_code=status)
 
         return run

@@ -17,19 +17,15 @@ import json
 import random
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api import BadRequest, json_endpoint
+from trustspace.api import BadRequest, json_endpoint, signed_endpoint
 from trustspace.dsp.client import RemoteError
 from trustspace.dsp.routes import BASE_PATH
 from trustspace.services import compute
-from trustspace.services.errors import NotFound, Refused
-from trustspace.services.policy import PolicyDenied
+from trustspace.services.errors import NotFound
 from trustspace.store import repo
-from trustspace.trust.tokens import AuthError
 
 if TYPE_CHECKING:
     from trustspace.node import Node
@@ -78,33 +74,7 @@ def compute_routes(node: Node) -> list[BaseRoute]:
     ctx = node.ctx
     managed = json_endpoint(node.settings.management_key)
 
-    def as_peer(handler: Any, status: int = 200) -> Any:
-        async def run(request: Request) -> Response:
-            try:
-                principal = node.authenticate(
-                    request.headers.get("authorization"), request.url.path
-                )
-            except AuthError as exc:
-                return JSONResponse({"error": exc.reason}, status_code=401)
-            body: Any = {}
-            if request.method == "POST":
-                try:
-                    body = json.loads(await request.body() or b"{}")
-                except ValueError:
-                    return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
-                if not isinstance(body, dict):
-                    return JSONResponse({"error": "the body must be an object"}, status_code=400)
-            try:
-                result = await run_in_threadpool(handler, principal, request, body)
-            except PolicyDenied as exc:
-                return JSONResponse({"error": exc.reason, "reasons": exc.reasons}, status_code=403)
-            except Refused as exc:
-                return JSONResponse({"error": exc.reason}, status_code=400)
-            except NotFound as exc:
-                return JSONResponse({"error": exc.reason}, status_code=404)
-            return JSONResponse(result, status_code=status)
-
-        return run
+    as_peer = signed_endpoint(node)
 
     def submit(principal: str, request: Request, body: Any) -> Any:
         return compute.submit(ctx, principal, body)

@@ -10,7 +10,6 @@ management key (``/api/operator/...``).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api import PUBLIC, BadRequest, json_endpoint
+from trustspace.api import PUBLIC, BadRequest, json_endpoint, signed_endpoint
 from trustspace.operator import registry
 from trustspace.services.errors import NotFound, Refused
 from trustspace.trust.tokens import AuthError
@@ -91,33 +90,7 @@ def operator_routes(node: Node) -> list[BaseRoute]:
             return JSONResponse({"error": exc.reason}, status_code=409)
         return JSONResponse({"checkpoint": token})
 
-    def as_member(
-        handler: Callable[[str, Request, Any], Any], status: int = 200
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """Members only (the same signed token and credential as on DSP); JSON in and out."""
-
-        async def run(request: Request) -> Response:
-            try:
-                member = node.authenticate(request.headers.get("authorization"), request.url.path)
-            except AuthError as exc:
-                return JSONResponse({"error": exc.reason}, status_code=401)
-            body: Any = {}
-            if request.method == "POST":
-                try:
-                    body = json.loads(await request.body() or b"{}")
-                except ValueError:
-                    return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
-                if not isinstance(body, dict):
-                    return JSONResponse({"error": "the body must be an object"}, status_code=400)
-            try:
-                result = await run_in_threadpool(handler, member, request, body)
-            except Refused as exc:
-                return JSONResponse({"error": exc.reason}, status_code=400)
-            except NotFound as exc:
-                return JSONResponse({"error": exc.reason}, status_code=404)
-            return JSONResponse(result, status_code=status)
-
-        return run
+    as_member = signed_endpoint(node)
 
     def submit_listing(member: str, request: Request, body: Any) -> Any:
         return listings.submit(member, body)

@@ -18,35 +18,6 @@ from trustspace.services.context import NodeContext
 log = logging.getLogger(__name__)
 
 
-class UsageMonitor:
-    def __init__(self, ctx: NodeContext, interval: float) -> None:
-        self.ctx = ctx
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="usage-monitor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                ended = transfers.sweep(self.ctx)
-            except Exception:  # a database hiccup must not end the monitor
-                log.exception("usage monitor sweep failed")
-                continue
-            for transfer_id in ended:
-                log.info("transfer %s terminated: its agreement no longer permits use", transfer_id)
-
-
 class Periodic:
     """Run ``job`` every ``interval`` seconds in a thread (0: never)."""
 
@@ -71,3 +42,13 @@ class Periodic:
                 self.job()
             except Exception:
                 log.exception("%s failed", self.name)
+
+
+class UsageMonitor(Periodic):
+    def __init__(self, ctx: NodeContext, interval: float) -> None:
+        super().__init__("usage-monitor", interval, self._sweep)
+        self.ctx = ctx
+
+    def _sweep(self) -> None:
+        for transfer_id in transfers.sweep(self.ctx):
+            log.info("transfer %s terminated: its agreement no longer permits use", transfer_id)
