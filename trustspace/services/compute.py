@@ -232,7 +232,7 @@ def claim(ctx: NodeContext) -> Row | None:
         if job is None:
             return None
         _set(ctx, tx, job, "RUNNING", attempts=int(job["attempts"]) + 1)
-        return job
+        return _get(tx, job["id"])
 
 
 def fail(ctx: NodeContext, job_id: str, reason: str) -> None:
