@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from trustspace.api import BadRequest, json_endpoint, signed_endpoint
 from trustspace.dsp.client import RemoteError
 from trustspace.dsp.routes import BASE_PATH
-from trustspace.services import compute
+from trustspace.services import catalog, compute
 from trustspace.services.errors import NotFound
 from trustspace.store import repo
 
@@ -85,6 +85,8 @@ def compute_routes(node: Node) -> list[BaseRoute]:
     def mock(principal: str, request: Request, body: Any) -> Any:
         with ctx.db.tx() as tx:
             d = repo.get_dataset(tx, request.path_params["dataset"])
+            if d is not None and not catalog.visible_to(ctx, tx, principal, d.id):
+                d = None  # a dataset hidden by its access policy looks like a missing one
         if d is None or d.compute_rule is None:
             raise NotFound(f"no compute product {request.path_params['dataset']}")
         return {**mock_rows(d.profile, d.compute_rule), "rule": d.compute_rule}
