@@ -2,12 +2,13 @@
 
 Enforcement points (``POINTS``): the catalog (a dataset's access policy), a contract request (the
 offer's terms, as the agreement they would become), a transfer request and every data-plane
-access (the agreement, re-evaluated), and the monitor that ends transfers whose agreement no
-longer holds.
+access (the agreement, re-evaluated), the monitor that ends transfers whose agreement no
+longer holds, and compute jobs at admission and at result release.
 
 Facts come from the node, never from the request: the time from the node's clock, the region and
 memberships from the requester's verified identity, counts and payments from the store.  The
-only thing a consumer declares is the purpose of a transfer, and that declaration is recorded.
+only thing a consumer declares is the purpose of a transfer or compute job, and that
+declaration is recorded.
 
 A permitted decision is logged in the caller's transaction.  A denied one raises
 :class:`PolicyDenied`; the caller's transaction rolls back (a denial changes nothing) and
@@ -30,7 +31,15 @@ from trustspace.services.errors import NotFound, Refused
 from trustspace.store import repo, usage
 from trustspace.store.db import Tx
 
-POINTS = ("catalog", "negotiation", "transfer", "dataplane", "monitor")
+POINTS = (
+    "catalog",
+    "negotiation",
+    "transfer",
+    "dataplane",
+    "monitor",
+    "compute",
+    "compute-release",
+)
 
 # The action each point asks for.  A download is a read of the data; the catalog shows metadata,
 # which is also a read.  An agreement granting ``use`` covers both (read is included in use).
