@@ -99,7 +99,8 @@ class Column:
             if isinstance(raw, dict | list)
             else str(raw)
         )
-        kind = _value_type(v)
+        # Once a column is text, no value can make it anything else: skip the classification.
+        kind = "string" if self.kind == "string" else _value_type(v)
         self.kind = _merge(self.kind, kind)
         h = int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big")
         if h not in self.distinct:
