@@ -49,8 +49,10 @@ def _job(consumer: DemoNode, agreement_id: str, query: str, **extra: Any) -> dic
     return job
 
 
-def _setup(space: Space, tmp_path: Path, rule: dict[str, Any], **publish_extra: Any) -> str:
-    _data(tmp_path / "visits.parquet")
+def _setup(
+    space: Space, tmp_path: Path, rule: dict[str, Any], rows: int = 2000, **publish_extra: Any
+) -> str:
+    _data(tmp_path / "visits.parquet", rows)
     published = publish(
         space.provider, tmp_path / "visits.parquet", computeRule=rule, **publish_extra
     )
@@ -140,9 +142,11 @@ def test_differential_privacy_budget_noise_and_differencing(space: Space, tmp_pa
 
 
 def test_manual_review_and_a_job_that_runs_out_of_time(space: Space, tmp_path: Path) -> None:
-    rule = {**RULE, "approval": "manual", "limits": {"seconds": 0.001}}
-    agreement = _setup(space, tmp_path, rule)
-    waiting = _job(space.consumer, agreement, "SELECT ward, COUNT(*) FROM visits GROUP BY ward")
+    rule = {**RULE, "approval": "manual", "limits": {"seconds": 0.01}}
+    agreement = _setup(space, tmp_path, rule, rows=3_000_000)  # seconds of work, not 10 ms
+    waiting = _job(
+        space.consumer, agreement, "SELECT ward, COUNT(*), AVG(amount) FROM visits GROUP BY ward"
+    )
     assert waiting["state"] == "PENDING_REVIEW"
     with space.provider.client() as p:
         queue = p.call("GET", "/api/compute/review")
