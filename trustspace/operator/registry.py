@@ -171,13 +171,6 @@ def revoked_credentials(tx: Tx, now: float) -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-def revoke_credentials_of(tx: Tx, participant_id: str, except_key: str | None = None) -> None:
-    tx.execute(
-        "UPDATE credentials SET revoked = 1 WHERE participant_id = ? AND public_key <> ?",
-        (participant_id, except_key or ""),
-    )
-
-
 def insert_key(tx: Tx, kid: str, public_key: str, now: float) -> None:
     tx.execute(
         "INSERT INTO operator_keys (kid, public_key, created_at) VALUES (?,?,?)",

@@ -32,7 +32,6 @@ from typing import Any
 
 from trustspace.core import negotiation as n
 from trustspace.core.compute import (
-    GROUP_SIZE,
     Checked,
     GuardError,
     Output,
@@ -50,7 +49,6 @@ from trustspace.store import evidence, repo, usage
 from trustspace.store.db import Row, Tx
 
 ACTION = "aggregate"
-FINAL = ("RELEASED", "REFUSED", "REJECTED", "FAILED")
 
 
 def _sha(text: str) -> str:
@@ -338,7 +336,3 @@ def _json_value(v: Any) -> Any:
     if v is None or isinstance(v, bool | int | float | str):
         return v
     return float(v) if isinstance(v, Decimal) else str(v)
-
-
-__all__ = ["FINAL", "GROUP_SIZE", "claim", "execute", "fail", "get", "requeue_interrupted",
-           "review", "review_queue", "submit"]  # fmt: skip
