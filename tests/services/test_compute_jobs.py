@@ -73,3 +73,12 @@ def test_jobs_run_once_and_the_budget_is_spent_at_admission(provider: NodeContex
     assert spent is not None and float(spent["spent"]) == 2.0
     with pytest.raises(Exception, match="no compute job"):
         compute.get(provider, "someone-else", first["id"])  # another participant sees nothing
+
+
+def test_laplace_noise_has_the_scale_it_promises() -> None:
+    draws = [compute.laplace(1000.0, 50.0, integer=False) - 1000.0 for _ in range(4000)]
+    spread = sum(abs(d) for d in draws) / len(draws)  # E|X| = scale for Laplace
+    assert 42 < spread < 58, spread
+    assert abs(sum(draws) / len(draws)) < 5  # centred
+    counts = [compute.laplace(100, 2.0, integer=True) for _ in range(500)]
+    assert all(float(c).is_integer() for c in counts) and len(set(counts)) > 5

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import secrets
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -240,9 +239,23 @@ def fail(ctx: NodeContext, job_id: str, reason: str) -> None:
             _set(ctx, tx, job, "FAILED", reason=reason)
 
 
-def laplace(scale: float) -> float:
-    u = (secrets.randbits(53) + 0.5) / (1 << 53) - 0.5
-    return -scale * math.copysign(1.0, u) * math.log(1 - 2 * abs(u))
+@lru_cache(maxsize=256)
+def _mechanism(scale: float, integer: bool) -> Any:
+    """OpenDP's Laplace mechanism: discrete for counts, floating-point-safe for sums (a
+    hand-rolled sampler leaks through floating-point artefacts)."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    kind = int if integer else float
+    domain = dp.atom_domain(T=kind) if integer else dp.atom_domain(T=float, nan=False)
+    return dp.m.make_laplace(domain, dp.absolute_distance(T=kind), scale=scale)
+
+
+def laplace(value: float, scale: float, *, integer: bool) -> float:
+    """``value`` with Laplace noise of ``scale`` (sensitivity / epsilon)."""
+    if integer:
+        return float(_mechanism(scale, True)(int(value)))
+    return float(_mechanism(scale, False)(float(value)))
 
 
 def _noisy(
@@ -255,9 +268,10 @@ def _noisy(
         values = list(row)
         for i, o in enumerate(outputs):
             if o.kind in ("count", "sum") and values[i] is not None:
-                values[i] = float(values[i]) + laplace(o.sensitivity / share)
-                if o.kind == "count":
-                    values[i] = max(0, round(values[i]))
+                counted = o.kind == "count"
+                values[i] = laplace(float(values[i]), o.sensitivity / share, integer=counted)
+                if counted:
+                    values[i] = max(0, int(values[i]))
         out.append(values)
     return out
 
