@@ -218,6 +218,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
             declaration=_object(body, "declaration"),
             profile=_object(body, "profile"),
             compute_rule=_object(body, "computeRule"),
+            update_frequency=_str(body, "updateFrequency", required=False),
         )
         return {
             "id": dataset.id,

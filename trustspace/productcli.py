@@ -77,12 +77,13 @@ def product() -> None:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="JSON with the offer's ODRL rules.",
 )
+@click.option("--update-frequency", help="How often new versions come: daily, weekly, monthly, ...")
 @click.option("--license", "license_")
 @click.option("--price")
 @click.option("--currency")
 def add(node: str, key: str, file: Path, title: str | None, description: str, keywords: str,
         version: str | None, classification: str, declaration_file: Path | None,
-        policy_file: Path | None, license_: str | None, price: str | None,
+        policy_file: Path | None, update_frequency: str | None, license_: str | None, price: str | None,
         currency: str | None) -> None:  # fmt: skip
     """Profile and scan FILE (CSV, JSON Lines, Parquet), then publish it as a product version."""
     profile = profile_with_progress(file)
@@ -91,6 +92,7 @@ def add(node: str, key: str, file: Path, title: str | None, description: str, ke
         "keywords": [k.strip() for k in keywords.split(",") if k.strip()],
         "classification": classification, "version": version, "license": license_,
         "price": price, "currency": currency, "profile": profile,
+        "updateFrequency": update_frequency,
     }  # fmt: skip
     for field, source in (("declaration", declaration_file), ("policy", policy_file)):
         if source:

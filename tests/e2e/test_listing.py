@@ -87,7 +87,8 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     # A new version with the consent records declared.
     data.write_text(data.read_text() + "p300," + resident_id(300) + ",x@y.example,1\n")
     added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
-                "--declaration", str(tmp_path / "basis.json"), "--keywords", "visits,ward")  # fmt: skip
+                "--declaration", str(tmp_path / "basis.json"), "--keywords", "visits,ward",
+                "--update-frequency", "monthly")  # fmt: skip
     second = json.loads(added.stdout[added.stdout.index("{") :])
     submitted = cli(nodes.provider, "product", "submit", second["id"])
     assert submitted.returncode == 0, submitted.stdout
@@ -122,6 +123,10 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     # A consumer in Germany concludes a contract, but personal information does not leave China
     # without a cross-border assessment; the trade is still certified.
     _wait_directory(nodes.consumer, nodes.provider.dsp)
+    with nodes.consumer.client() as c:
+        catalog = c.call("POST", "/api/catalog", {"address": nodes.provider.dsp})
+    entry = next(d for d in catalog["dataset"] if d["@id"] == second["id"])
+    assert entry["accrualPeriodicity"] == "monthly" and entry["keyword"] == ["visits", "ward"]
     neg = _negotiate(nodes.consumer, nodes.provider, second["id"])
     assert neg["state"] == "FINALIZED", neg
     with nodes.consumer.client() as c:

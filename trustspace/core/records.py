@@ -39,6 +39,7 @@ class Dataset:
     declaration: Json | None = None  # source, acquisition basis, legal basis, rights, ...
     profile: Json | None = None  # schema, rows, personal information found (the ingest scan)
     compute_rule: Json | None = None  # the analysis rule when the product may be computed on
+    update_frequency: str | None = None  # DCAT accrualPeriodicity: daily, weekly, monthly, ...
 
 
 @dataclass(frozen=True)

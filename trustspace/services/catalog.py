@@ -33,6 +33,17 @@ CLASSIFICATION_KEY = TRUSTSPACE + "classification"
 PRICE_KEY = TRUSTSPACE + "price"
 COMPUTE_RULE_KEY = TRUSTSPACE + "analysisRule"
 COMPUTE_FORMAT = "Compute-SQL"
+FREQUENCIES = (
+    "continuous",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "annual",
+    "irregular",
+    "never",
+)
 
 
 def check_offer_terms(terms: dict[str, Any]) -> None:
@@ -92,6 +103,7 @@ def publish(
     declaration: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
     compute_rule: dict[str, Any] | None = None,
+    update_frequency: str | None = None,
 ) -> tuple[Dataset, Offer]:
     terms = dict(policy or DEFAULT_POLICY)
     if "permission" not in terms and "prohibition" not in terms:
@@ -112,6 +124,8 @@ def publish(
             raise Refused(f"analysis rule: {exc}") from None
         if COMPUTE_FORMAT not in formats:
             formats = (*formats, COMPUTE_FORMAT)
+    if update_frequency is not None and update_frequency not in FREQUENCIES:
+        raise Refused(f"update frequency {update_frequency!r}: use one of {', '.join(FREQUENCIES)}")
     if price is not None:
         try:
             amount = Decimal(price)
@@ -151,6 +165,7 @@ def publish(
         declaration=declaration,
         profile=profile,
         compute_rule=compute_rule,
+        update_frequency=update_frequency,
     )
     offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:
@@ -175,6 +190,8 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
         extra["keyword"] = list(d.keywords)
     if d.license:
         extra["license"] = d.license
+    if d.update_frequency:
+        extra["accrualPeriodicity"] = d.update_frequency
     extra[CLASSIFICATION_KEY] = d.classification
     if d.compute_rule is not None:
         extra[COMPUTE_RULE_KEY] = d.compute_rule

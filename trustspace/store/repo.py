@@ -28,8 +28,8 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
     tx.execute(
         "INSERT INTO datasets (id, title, description, path, filename, media_type, size, sha256,"
         " formats, created_at, access_policy, classification, keywords, license, price, currency,"
-        " version, declaration, profile, compute_rule)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " version, declaration, profile, compute_rule, update_frequency)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             d.id,
             d.title,
@@ -51,6 +51,7 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
             None if d.declaration is None else _dump(d.declaration),
             None if d.profile is None else _dump(d.profile),
             None if d.compute_rule is None else _dump(d.compute_rule),
+            d.update_frequency,
         ),
     )
 
@@ -77,6 +78,7 @@ def _dataset(row: Row) -> Dataset:
         declaration=None if row["declaration"] is None else json.loads(row["declaration"]),
         profile=None if row["profile"] is None else json.loads(row["profile"]),
         compute_rule=None if row["compute_rule"] is None else json.loads(row["compute_rule"]),
+        update_frequency=row["update_frequency"],
     )
 
 

@@ -394,4 +394,9 @@ def _v7(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(dialect: str) -> list[str]:
+    # DCAT update frequency of a product (dct:accrualPeriodicity).
+    return ["ALTER TABLE datasets ADD COLUMN update_frequency TEXT"]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
