@@ -187,6 +187,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
 
     def datasets_add(request: Request, body: Any) -> Any:
         path = _str(body, "path", required=False)
+        paths = _strings(body, "paths")
+        if path and paths:
+            raise BadRequest("give 'path' (one file) or 'paths' (several), not both")
         title = _str(body, "title", required=False) or (Path(path).name if path else None)
         if title is None:
             raise BadRequest("'title' is required when no file is given")
@@ -202,6 +205,7 @@ def api_routes(node: Node) -> list[BaseRoute]:
         dataset, offer = catalog.publish(
             ctx,
             path=Path(path) if path else None,
+            paths=[Path(p) for p in paths],
             title=title,
             description=_str(body, "description", required=False) or "",
             policy=policy,
@@ -219,9 +223,13 @@ def api_routes(node: Node) -> list[BaseRoute]:
             profile=_object(body, "profile"),
             compute_rule=_object(body, "computeRule"),
             update_frequency=_str(body, "updateFrequency", required=False),
+            previous_version=_str(body, "previousVersion", required=False),
+            api=_object(body, "api"),
         )
         return {
             "id": dataset.id,
+            "product": dataset.product_id or dataset.id,
+            "files": [{"name": f.name, "sha256": f.sha256} for f in dataset.files],
             "offerId": offer.id,
             "sha256": dataset.sha256,
             "size": dataset.size,

@@ -385,14 +385,18 @@ def terminate(node: str, key: str, negotiation_id: str, reason: str | None) -> N
 @click.option(
     "--out",
     "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     required=True,
-    help="Where to write the data.",
+    help="Where to write the data: a file, or a folder for a version of several files.",
 )
-@click.option("--sha256", "expected", help="Expected SHA-256; the download fails if it differs.")
+@click.option(
+    "--sha256", "expected",
+    help="Expected SHA-256 (the version hash for several files); the download fails if it differs.",
+)  # fmt: skip
 def download(node: str, key: str, transfer_id: str, out: Path, expected: str | None) -> None:
     """Download the data of a STARTED pull transfer (resumes a partial download)."""
-    from trustspace.transferui import download_with_progress
+    from trustspace.dataplane.fileset import VersionResult
+    from trustspace.transferui import download_any
 
     tp = _call(node, key, "GET", f"/api/transfers/{transfer_id}")
     if tp.get("state") != "STARTED" or not tp.get("endpoint"):
@@ -400,13 +404,48 @@ def download(node: str, key: str, transfer_id: str, out: Path, expected: str | N
             f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED with a data address"
         )
     try:
-        result = download_with_progress(console, tp["endpoint"], tp["authorization"], out)
+        result = download_any(console, tp["endpoint"], tp["authorization"], out)
     except Exception as exc:  # a download error is reported, not raised at the user
         _fail(f"download failed: {exc}")
         return
-    console.print(f"{result.size} bytes -> {out}  sha256 {result.sha256}")
-    if expected and expected != result.sha256:
+    if isinstance(result, VersionResult):
+        console.print(f"{len(result.files)} files, {result.size} bytes -> {out}/"
+                      f"  version {result.version_hash}")  # fmt: skip
+        got = result.version_hash
+    else:
+        console.print(f"{result.size} bytes -> {out}  sha256 {result.sha256}")
+        got = result.sha256
+    if expected and expected != got:
         _fail(f"checksum mismatch: expected {expected}")
+
+
+@main.command("call")
+@node_option
+@key_option
+@click.argument("transfer_id")
+@click.argument("path", default="")
+def call_api(node: str, key: str, transfer_id: str, path: str) -> None:
+    """Call an HTTP API product under a STARTED transfer: GET PATH (with its ?query) below the
+    API's base, and print the answer."""
+    import httpx
+
+    tp = _call(node, key, "GET", f"/api/transfers/{transfer_id}")
+    if tp.get("state") != "STARTED" or not tp.get("endpoint"):
+        _fail(f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED")
+    url = tp["endpoint"].rstrip("/") + ("/" + path.lstrip("/") if path else "")
+    try:
+        response = httpx.get(url, headers={"Authorization": f"Bearer {tp['authorization']}"},
+                             timeout=60)  # fmt: skip
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the provider: {exc}")
+        return
+    if response.status_code >= 400:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text[:300]
+        _fail(f"HTTP {response.status_code}: {reason}")
+    click.echo(response.text)
 
 
 @main.command()

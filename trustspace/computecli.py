@@ -132,15 +132,19 @@ def try_locally(mock_file: Path, query: str) -> None:
         checked = check(rule, query)
     except GuardError as exc:
         _fail(f"the provider would refuse this query: {exc}")
+    mocks = {data["table"]: data, **data.get("joined", {})}
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "mock.csv"
-        with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=data["columns"])
-            w.writeheader()
-            w.writerows(data["rows"])
+        tables: dict[str, tuple[Path, str]] = {}
+        for table, mock_table in mocks.items():
+            path = Path(tmp) / f"{table}.csv"
+            with path.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=mock_table["columns"])
+                w.writeheader()
+                w.writerows(mock_table["rows"])
+            tables[table] = (path, ".csv")
         try:
-            columns, rows = run(path, rule.table, checked.sql, seconds=rule.seconds, memory_mib=rule.memory_mib,
-                                max_rows=rule.max_rows)  # fmt: skip
+            columns, rows = run(tables, checked.sql, seconds=rule.seconds,
+                                memory_mib=rule.memory_mib, max_rows=rule.max_rows)  # fmt: skip
         except EngineError as exc:
             _fail(exc.reason)
     problem = release_problem(rule, rows)

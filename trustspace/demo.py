@@ -268,8 +268,9 @@ def _list(console: Console, operator: DemoNode, provider: DemoNode, assessor: De
             f" {len(listed['certificate'])} bytes (verify with: trustspace verify CERT --keys"
             f" {operator.url})"
         )
-        trades = p.call("POST", "/api/certificates/trades", {})
-        console.print(f"   trade certificate issued for {len(trades['certified'])} agreement(s)")
+        p.call("POST", "/api/certificates/trades", {})  # the node may have reported already
+        trades = [c for c in p.call("GET", "/api/certificates") if c["kind"] == "trade"]
+        console.print(f"   trade certificate issued for {len(trades)} agreement(s)")
 
 
 def _as_member(member: DemoNode, operator: DemoNode, method: str, path: str, body: Any) -> Any:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -343,16 +345,52 @@ class Node:
         )
         return bearer(token)
 
-    def authorize_data(self, transfer_id: str, token: str) -> Grant:
+    def authorize_data(self, transfer_id: str, token: str, name: str | None = None) -> Grant:
+        """A one-file version is served at the transfer's address; a version of several files
+        answers its manifest there, and each file at ``<address>/<name>``."""
         try:
-            tp, path = transfers.authorize(self.ctx, transfer_id, token)
+            tp, dataset = transfers.authorize(self.ctx, transfer_id, token)
         except NotFound as exc:
             self._refused_access(transfer_id, exc.reason)
             raise Denied(401, exc.reason) from exc
         except Refused as exc:
             self._refused_access(transfer_id, exc.reason)
             raise Denied(403, exc.reason) from exc
-        return Grant(path=Path(path), consume=lambda: self._consume(tp.id))
+        if dataset.api is not None:
+            return self._api_grant(tp.id, dataset.api, name or "")
+        if name is None and dataset.fileset:
+            return Grant(path=Path(), manifest={
+                "versionHash": dataset.sha256,
+                "files": [{"name": f.name, "size": f.size, "sha256": f.sha256,
+                           "mediaType": f.media_type} for f in dataset.files],
+            })  # fmt: skip
+        if name is None:
+            chosen = dataset.files[0]
+        else:
+            found = [f for f in dataset.files if f.name == name and dataset.fileset]
+            if not found:
+                raise Denied(404, f"no file {name} in this transfer")
+            chosen = found[0]
+        return Grant(path=Path(chosen.path), media_type=chosen.media_type, filename=chosen.name,
+                     consume=lambda: self._consume(tp.id))  # fmt: skip
+
+    def _api_grant(self, transfer_id: str, api: dict[str, Any], subpath: str) -> Grant:
+        """A call to an HTTP API product goes to the backend under its base URL, never beside
+        it: a path with '..', '.' or empty segments is refused."""
+        segments = subpath.split("/") if subpath else []
+        if any(seg in ("", ".", "..") or "\\" in seg for seg in segments):
+            raise Denied(400, f"path {subpath!r}: use plain segments under the API's base")
+        headers = {}
+        if api.get("authEnv"):
+            secret = os.environ.get(api["authEnv"])
+            if secret is None:
+                raise Denied(403, "the provider has not configured the API's credential")
+            headers[api["authHeader"]] = secret
+        url = api["baseUrl"] + (
+            "/" + "/".join(quote(s, safe="") for s in segments) if segments else ""
+        )
+        return Grant(path=Path(), upstream=url, upstream_headers=headers,
+                     media_type=api["mediaType"], consume=lambda: self._consume(transfer_id))  # fmt: skip
 
     def _refused_access(self, transfer_id: str, reason: str) -> None:
         with self.db.tx() as tx:

@@ -51,11 +51,35 @@ def product() -> None:
     """Add data product versions and submit them for listing."""
 
 
+def combined(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One profile for a version of several files: the per-file profiles under ``files``, and
+    the totals the listing rules read.  Columns are named ``table.column``; persons are summed
+    over the files (an upper bound: the cross-border counters err on the side of refusing)."""
+    from trustspace.core.fileset import table_name, version_hash
+
+    kinds = sorted({k for p in profiles.values() for k in p.get("pii_kinds", [])})
+    return {
+        "files": profiles,
+        "sha256": version_hash((name, p["sha256"]) for name, p in profiles.items()),
+        "rows": sum(int(p.get("rows", 0)) for p in profiles.values()),
+        "columns": [
+            {**c, "name": f"{table_name(name)}.{c['name']}"}
+            for name, p in profiles.items()
+            for c in p.get("columns", [])
+        ],
+        "pii_kinds": kinds,
+        "sensitive": any(bool(p.get("sensitive")) for p in profiles.values()),
+        "persons": sum(int(p.get("persons", 0)) for p in profiles.values()),
+    }
+
+
 @product.command("add")
 @node_option
 @key_option
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--title", help="Title (default: the file name).")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False)
+)
+@click.option("--title", help="Title (default: the first file's name).")
 @click.option("--description", default="")
 @click.option("--keywords", default="", help="Comma-separated keywords.")
 @click.option("--version", "version", help="Version label (default: the content hash).")
@@ -78,21 +102,35 @@ def product() -> None:
     help="JSON with the offer's ODRL rules.",
 )
 @click.option("--update-frequency", help="How often new versions come: daily, weekly, monthly, ...")
+@click.option(
+    "--previous-version", help="Dataset id of the product's newest version: this one follows it."
+)
 @click.option("--license", "license_")
 @click.option("--price")
 @click.option("--currency")
-def add(node: str, key: str, file: Path, title: str | None, description: str, keywords: str,
-        version: str | None, classification: str, declaration_file: Path | None,
-        policy_file: Path | None, update_frequency: str | None, license_: str | None, price: str | None,
-        currency: str | None) -> None:  # fmt: skip
-    """Profile and scan FILE (CSV, JSON Lines, Parquet), then publish it as a product version."""
-    profile = profile_with_progress(file)
+def add(node: str, key: str, files: tuple[Path, ...], title: str | None, description: str,
+        keywords: str, version: str | None, classification: str, declaration_file: Path | None,
+        policy_file: Path | None, update_frequency: str | None, previous_version: str | None,
+        license_: str | None, price: str | None, currency: str | None) -> None:  # fmt: skip
+    """Profile and scan FILES (CSV, JSON Lines, Parquet), then publish them as one product
+    version.  Several files make one version of several tables, each named after its file."""
+    from trustspace.core.fileset import name_problem
+
+    problem = name_problem([f.name for f in files])
+    if problem:
+        _fail(problem)
+    profiles = {f.name: profile_with_progress(f) for f in files}
+    profile = profiles[files[0].name] if len(files) == 1 else combined(profiles)
+    where: dict[str, Any] = (
+        {"path": str(files[0].resolve())} if len(files) == 1
+        else {"paths": [str(f.resolve()) for f in files]}
+    )  # fmt: skip
     body: dict[str, Any] = {
-        "path": str(file.resolve()), "title": title or file.name, "description": description,
+        **where, "title": title or files[0].name, "description": description,
         "keywords": [k.strip() for k in keywords.split(",") if k.strip()],
         "classification": classification, "version": version, "license": license_,
         "price": price, "currency": currency, "profile": profile,
-        "updateFrequency": update_frequency,
+        "updateFrequency": update_frequency, "previousVersion": previous_version,
     }  # fmt: skip
     for field, source in (("declaration", declaration_file), ("policy", policy_file)):
         if source:
@@ -118,3 +156,47 @@ def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> Non
     """Submit DATASET_ID's current version for review and listing."""
     _print(_call(node, key, "POST", f"/api/datasets/{dataset_id}/listing",
                  {"operator": operator_id} if operator_id else {}))  # fmt: skip
+
+
+@product.command("api")
+@node_option
+@key_option
+@click.argument("base_url")
+@click.option("--title", required=True)
+@click.option("--description", default="")
+@click.option("--auth-env", help="Environment variable of the node holding the backend credential.")
+@click.option("--auth-header", default="Authorization", show_default=True)
+@click.option("--media-type", default="application/json", show_default=True)
+@click.option("--version", "version", help="Version label of the API.")
+@click.option("--previous-version", help="Dataset id of the product's newest version.")
+@click.option(
+    "--classification",
+    type=click.Choice(["general", "important", "core"]),
+    default="general",
+    show_default=True,
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON with the offer's ODRL rules.",
+)
+def api(node: str, key: str, base_url: str, title: str, description: str, auth_env: str | None,
+        auth_header: str, media_type: str, version: str | None, previous_version: str | None,
+        classification: str, policy_file: Path | None) -> None:  # fmt: skip
+    """Publish an HTTP API at BASE_URL as a product: consumers call it through this node's
+    data plane under a contract; the backend address and credential are never shown."""
+    body: dict[str, Any] = {
+        "title": title, "description": description, "classification": classification,
+        "version": version, "previousVersion": previous_version,
+        "api": {"baseUrl": base_url, "authHeader": auth_header, "mediaType": media_type,
+                **({"authEnv": auth_env} if auth_env else {})},
+    }  # fmt: skip
+    if policy_file:
+        try:
+            body["policy"] = json.loads(policy_file.read_text())
+        except ValueError as exc:
+            _fail(f"{policy_file} is not valid JSON: {exc}")
+    _print(
+        _call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None})
+    )

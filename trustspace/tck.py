@@ -10,6 +10,7 @@ participant.  The facts themselves live in :mod:`trustspace.tckdata`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from trustspace import tckdata
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role, TransitionError
-from trustspace.core.records import Agreement, Dataset, Negotiation, Offer
+from trustspace.core.records import Agreement, DataFile, Dataset, Negotiation, Offer
 from trustspace.services import negotiations, transfers
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
@@ -51,6 +52,7 @@ def seed(node: Node) -> None:
     sample = ctx.blob_dir / "tck-sample.txt"
     sample.parent.mkdir(parents=True, exist_ok=True)
     sample.write_text("trustspace TCK sample data\n")
+    sample_sha = hashlib.sha256(sample.read_bytes()).hexdigest()
     dataset_ids = set(tckdata.SEED_DATASETS) | set(tckdata.PROVIDER_AGREEMENTS.values())
     with ctx.db.tx() as tx:
         for dataset_id in sorted(dataset_ids):
@@ -67,6 +69,16 @@ def seed(node: Node) -> None:
                         filename="tck-sample.txt",
                         media_type="text/plain",
                         size=sample.stat().st_size,
+                        sha256=sample_sha,
+                        files=(
+                            DataFile(
+                                "tck-sample.txt",
+                                str(sample),
+                                sample.stat().st_size,
+                                sample_sha,
+                                "text/plain",
+                            ),
+                        ),
                     ),
                 )
             offer_id = tckdata.SEED_OFFER_IDS.get(dataset_id, f"{dataset_id}:offer")

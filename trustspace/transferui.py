@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from trustspace.dataplane.client import DownloadResult, download
+from trustspace.dataplane.fileset import VersionResult, download_version, fetch_manifest
 
 
 def download_with_progress(
@@ -27,3 +29,22 @@ def download_with_progress(
             progress.update(task, completed=done, total=total)
 
         return download(endpoint, token, out, progress=update)
+
+
+def download_any(
+    console: Console, endpoint: str, token: str, out: Path
+) -> DownloadResult | VersionResult:
+    """One file to ``out``, or every file of a multi-file version into the folder ``out``."""
+    manifest = fetch_manifest(endpoint, token)
+    if manifest is None:
+        return download_with_progress(console, endpoint, token, out)
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), console=console, transient=False,
+    ) as progress:  # fmt: skip
+
+        def bar(name: str) -> Callable[[int, int | None], None]:
+            task = progress.add_task(name, total=None)
+            return lambda done, total: progress.update(task, completed=done, total=total)
+
+        return download_version(endpoint, token, out, manifest, progress=bar)

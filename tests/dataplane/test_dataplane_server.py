@@ -306,9 +306,10 @@ def test_routes_and_prefix() -> None:
     def authorize(transfer_id: str, token: str) -> Grant:
         raise Denied(401, "no")
 
-    (route,) = pull_routes(authorize, prefix="/files/")
+    route, per_file = pull_routes(authorize, prefix="/files/")
     assert route.path == "/files/{transfer_id}"
-    assert route.methods == {"GET", "HEAD"}
+    assert per_file.path == "/files/{transfer_id}/{name}"
+    assert route.methods == per_file.methods == {"GET", "HEAD"}
 
 
 def test_select_slice_rules() -> None:

@@ -277,3 +277,105 @@ def test_a_product_can_run_on_spark_with_the_same_result(space: Space, tmp_path:
     assert sorted(tuple(r) for r in job["result"]["rows"]) == sorted(
         (w, n, float(s)) for w, n, s in direct
     )
+
+
+JOIN_RULE = {
+    "table": "patients",
+    "entity": "patient_id",
+    "columns": {"ward": ["group"]},
+    "joins": [{"table": "stays", "left": "patient_id", "right": "patient",
+               "columns": {"days": ["aggregate"], "kind": ["group", "filter"]}}],
+    "minGroupSize": 10,
+}  # fmt: skip
+JOIN_QUERY = (
+    "SELECT p.ward, s.kind, COUNT(*) AS n, SUM(s.days) AS d FROM patients p"
+    " JOIN stays s ON p.patient_id = s.patient GROUP BY p.ward, s.kind"
+)
+
+
+def _two_tables(tmp_path: Path) -> tuple[Path, Path]:
+    patients, stays = tmp_path / "patients.parquet", tmp_path / "stays.csv"
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT range AS patient_id, CASE WHEN range = 7 THEN 'icu' ELSE 'ward-' || (range % 3)"
+        f" END AS ward FROM range(300)) TO '{patients}' (FORMAT parquet)"
+    )
+    con.execute(
+        "COPY (SELECT range % 300 AS patient, CASE WHEN range % 300 = 11 THEN 'rare' ELSE"
+        " 'kind-' || (range % 2) END AS kind, 1 + range % 9 AS days FROM range(1200))"
+        f" TO '{stays}' (FORMAT csv, HEADER)"
+    )
+    return patients, stays
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_joins_across_the_files_of_a_version(space: Space, tmp_path: Path, engine: str) -> None:
+    if engine == "spark":
+        import shutil
+
+        if shutil.which("java") is None:
+            pytest.skip("Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)")
+        pytest.importorskip("pyspark", reason="the Spark engine needs pyspark")
+    patients, stays = _two_tables(tmp_path)
+    rule = {**JOIN_RULE, "engine": engine}
+    with space.provider.client() as p:
+        published = p.call("POST", "/api/datasets", {
+            "paths": [str(patients), str(stays)], "title": "stays", "computeRule": rule})  # fmt: skip
+    neg = negotiate(space.consumer, space.provider, published["id"])
+    job = _job(space.consumer, neg["agreementId"], JOIN_QUERY)
+    assert job["state"] == "RELEASED", job
+    direct = duckdb.connect().execute(
+        f"SELECT p.ward, s.kind, COUNT(*), SUM(s.days) FROM '{patients}' p JOIN '{stays}' s"
+        " ON p.patient_id = s.patient GROUP BY p.ward, s.kind"
+        " HAVING COUNT(DISTINCT p.patient_id) >= 10").fetchall()  # fmt: skip
+    assert sorted((w, k, n, float(d)) for w, k, n, d in job["result"]["rows"]) == sorted(
+        (w, k, n, float(d)) for w, k, n, d in direct
+    )
+    kinds = {r[1] for r in job["result"]["rows"]}
+    assert "rare" not in kinds and "icu" not in {r[0] for r in job["result"]["rows"]}
+    refused = _job(space.consumer, neg["agreementId"],
+                   "SELECT COUNT(*) FROM patients p LEFT JOIN stays s ON p.patient_id = s.patient")  # fmt: skip
+    assert refused["state"] == "REFUSED" and "only inner joins" in refused["reason"]
+
+
+def test_a_rule_must_name_the_tables_of_its_version(space: Space, tmp_path: Path) -> None:
+    patients, stays = _two_tables(tmp_path)
+    bad = {**JOIN_RULE, "joins": [{**JOIN_RULE["joins"][0], "table": "admissions"}]}  # type: ignore[dict-item]
+    with space.provider.client() as p:
+        before = p.call("GET", "/api/datasets")
+        with pytest.raises(Exception, match="admissions is not a table of this version"):
+            p.call("POST", "/api/datasets", {"paths": [str(patients), str(stays)],
+                                             "title": "x", "computeRule": bad})  # fmt: skip
+        with pytest.raises(Exception, match="joins need a version of several files"):
+            p.call("POST", "/api/datasets", {"path": str(patients), "title": "x",
+                                             "computeRule": JOIN_RULE})  # fmt: skip
+        assert p.call("GET", "/api/datasets") == before
+
+
+def test_mock_and_try_cover_the_joined_tables(space: Space, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    patients, stays = _two_tables(tmp_path)
+    with space.provider.client() as p:
+        published = p.call("POST", "/api/datasets", {
+            "paths": [str(patients), str(stays)], "title": "stays", "computeRule": JOIN_RULE})  # fmt: skip
+    neg = negotiate(space.consumer, space.provider, published["id"])
+    env = {"TRUSTSPACE_NODE": space.consumer.url, "TRUSTSPACE_MANAGEMENT_KEY": space.consumer.key,
+           "COLUMNS": "200", "PATH": "/usr/bin:/bin"}  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "trustspace", "compute", *args], capture_output=True,
+                              text=True, env=env, timeout=60)  # fmt: skip
+
+    mock = tmp_path / "mock.json"
+    got = cli("mock", neg["agreementId"], "-o", str(mock))
+    assert got.returncode == 0, got.stdout + got.stderr
+    data = json.loads(mock.read_text())
+    assert set(data["joined"]) == {"stays"} and data["joined"]["stays"]["rows"]
+    tried = cli("try", str(mock), JOIN_QUERY)
+    assert tried.returncode == 0 and "accepted on mock data" in tried.stdout, (
+        tried.stdout + tried.stderr
+    )
+    assert "mock-entity" not in tried.stdout  # the entity is counted, never shown

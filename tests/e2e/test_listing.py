@@ -88,8 +88,9 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     data.write_text(data.read_text() + "p300," + resident_id(300) + ",x@y.example,1\n")
     added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
                 "--declaration", str(tmp_path / "basis.json"), "--keywords", "visits,ward",
-                "--update-frequency", "monthly")  # fmt: skip
+                "--update-frequency", "monthly", "--previous-version", first["id"])  # fmt: skip
     second = json.loads(added.stdout[added.stdout.index("{") :])
+    assert second["product"] == first["id"]
     submitted = cli(nodes.provider, "product", "submit", second["id"])
     assert submitted.returncode == 0, submitted.stdout
     listing = json.loads(submitted.stdout)

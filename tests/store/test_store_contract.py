@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from trustspace.core.machine import Role
-from trustspace.core.records import Agreement, Dataset, Negotiation, Offer, Transfer
+from trustspace.core.records import Agreement, DataFile, Dataset, Negotiation, Offer, Transfer
 from trustspace.store import repo
 from trustspace.store.db import Database
 
@@ -32,6 +33,24 @@ def _neg(i: str = "n1", **kw: object) -> Negotiation:
 
 def test_migrate_is_idempotent(db: Database) -> None:
     assert db.migrate() == db.migrate() >= 1
+
+
+def test_version_of_several_files_round_trips(db: Database) -> None:
+    files = (DataFile("people.csv", "/b/1", 10, "aa", "text/csv"),
+             DataFile("orders.csv", "/b/2", 20, "bb", "text/csv"))  # fmt: skip
+    first = Dataset(id="v1", title="T", description="", formats=("HttpData-PULL",),
+                    created_at=1.0, size=30, sha256="cc", files=files)  # fmt: skip
+    second = replace(first, id="v2", created_at=2.0, files=files[:1], product_id="v1",
+                     previous_version="v1")  # fmt: skip
+    with db.tx() as tx:
+        repo.insert_dataset(tx, first)
+        repo.insert_dataset(tx, second)
+    with db.tx() as tx:
+        assert repo.get_dataset(tx, "v1") == first  # the files keep their order
+        assert repo.list_datasets(tx) == [first, second]
+        latest = repo.latest_version(tx, "v1")
+        assert latest is not None and latest.id == "v2"
+        assert repo.latest_version(tx, "nope") is None
 
 
 def test_dataset_and_offers_round_trip(db: Database) -> None:

@@ -18,6 +18,17 @@ Json = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DataFile:
+    """One file of a product version, stored under its SHA-256."""
+
+    name: str
+    path: str
+    size: int
+    sha256: str
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class Dataset:
     id: str
     title: str
@@ -40,6 +51,15 @@ class Dataset:
     profile: Json | None = None  # schema, rows, personal information found (the ingest scan)
     compute_rule: Json | None = None  # the analysis rule when the product may be computed on
     update_frequency: str | None = None  # DCAT accrualPeriodicity: daily, weekly, monthly, ...
+    files: tuple[DataFile, ...] = ()  # the version's files; ``sha256`` is the version hash
+    product_id: str | None = None  # the product this is a version of (None: its own id)
+    previous_version: str | None = None  # the dataset id of the version this one follows
+    api: Json | None = None  # an HTTP API product: its backend and how to call it (never shown)
+
+    @property
+    def fileset(self) -> bool:
+        """Several files: served and computed on file by file (one table each)."""
+        return len(self.files) > 1
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Running a guarded query next to the data, in DuckDB, sandboxed and bounded.
 
 Each job gets a fresh in-memory DuckDB connection with:
-- one view named after the product table, over the product file;
-- ``allowed_paths`` set to that file only, and external access disabled, so no other file,
+- one view per product table, each over its file;
+- ``allowed_paths`` set to those files only, and external access disabled, so no other file,
   URL or extension can be reached even if a query got past the guard;
 - a memory limit and a thread count.
 
@@ -13,6 +13,7 @@ fetched.  Every failure becomes an ``EngineError`` whose reason is safe to show 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +29,34 @@ class EngineError(Exception):
         self.reason = reason
 
 
+Tables = Mapping[str, tuple[Path, str]]
+"""table name -> (stored file, its format suffix such as ``.parquet``)."""
+
+
 def run(
-    path: Path,
-    table: str,
+    tables: Tables,
     sql: str,
     *,
     seconds: float,
     memory_mib: int,
     max_rows: int,
     threads: int = 2,
-    suffix: str | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """``suffix`` names the format when the stored file has none (content-addressed blobs)."""
-    reader = READERS.get((suffix or path.suffix).lower())
-    if reader is None:
-        raise EngineError(f"the product file {path.name} is not Parquet, CSV or JSON Lines")
+    """Run ``sql`` over views of ``tables`` (the stored files are content-addressed blobs, so
+    the format comes from each one's original name)."""
+    readers: list[tuple[str, str, str]] = []
+    for table, (path, suffix) in tables.items():
+        reader = READERS.get(suffix.lower())
+        if reader is None:
+            raise EngineError(f"the product file of {table} is not Parquet, CSV or JSON Lines")
+        readers.append((table, reader, str(path).replace("'", "''")))
     con = duckdb.connect(":memory:")
     timer = threading.Timer(seconds, con.interrupt)
     try:
-        literal = str(path).replace("'", "''")
-        con.execute(f"CREATE VIEW \"{table}\" AS SELECT * FROM {reader}('{literal}')")
-        con.execute(f"SET allowed_paths = ['{literal}']")
+        for table, reader, literal in readers:
+            con.execute(f"CREATE VIEW \"{table}\" AS SELECT * FROM {reader}('{literal}')")
+        allowed = ", ".join(f"'{literal}'" for _, _, literal in readers)
+        con.execute(f"SET allowed_paths = [{allowed}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute(f"SET memory_limit = '{int(memory_mib)}MB'")

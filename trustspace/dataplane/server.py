@@ -1,7 +1,9 @@
 """Provider side of the HTTP pull data plane.
 
-`pull_routes(authorize)` returns one Starlette route, `GET|HEAD {prefix}/{transfer_id}`, that
-serves the file a transfer's bearer token grants.
+`pull_routes(authorize)` returns the Starlette routes `GET|HEAD {prefix}/{transfer_id}` and
+`GET|HEAD {prefix}/{transfer_id}/{name}` that serve what a transfer's bearer token grants: a
+file, or (for a version of several files, at the first address) the manifest listing them as
+JSON, each then served at the second.
 
 Rules and invariants:
 
@@ -31,22 +33,26 @@ Rules and invariants:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote
 
 import anyio
+import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
+
+from trustspace.core.fileset import FILESET_MEDIA_TYPE
 
 __all__ = [
     "CHUNK_SIZE",
@@ -75,6 +81,13 @@ class Grant:
     """Called once before the body of a GET (200 or 206) is sent: it records the use and may
     still raise `Denied` (a concurrent access took the last permitted use).  HEAD, 304 and 416
     responses consume nothing."""
+    manifest: dict[str, Any] | None = None
+    """When set, the answer is this JSON (``FILESET_MEDIA_TYPE``) instead of a file; it lists
+    files and consumes nothing."""
+    upstream: str | None = None
+    """When set, the request is passed to this URL (an HTTP API product's backend), with the
+    caller's query string and ``upstream_headers``; the answer streams back."""
+    upstream_headers: dict[str, str] = field(default_factory=dict)
 
 
 class Denied(Exception):
@@ -87,14 +100,21 @@ class Denied(Exception):
         self.reason = reason
 
 
-Authorizer = Callable[[str, str], Grant]
-"""`authorize(transfer_id, token) -> Grant`, raising `Denied`. Synchronous; may block."""
+class Authorizer(Protocol):
+    """`authorize(transfer_id, token[, name]) -> Grant`, raising `Denied`. Synchronous; may
+    block.  ``name`` is passed only for the per-file address."""
+
+    def __call__(self, transfer_id: str, token: str, name: str | None = None) -> Grant: ...
 
 
 def pull_routes(authorize: Authorizer, prefix: str = "/data") -> list[Route]:
-    """Routes serving `GET|HEAD {prefix}/{transfer_id}` for the files `authorize` grants."""
+    """Routes serving `GET|HEAD {prefix}/{transfer_id}[/{name}]` for what `authorize` grants."""
     path = prefix.rstrip("/") + "/{transfer_id}"
-    return [Route(path, _PullEndpoint(authorize), methods=["GET", "HEAD"])]
+    endpoint = _PullEndpoint(authorize)
+    return [
+        Route(path, endpoint, methods=["GET", "HEAD"]),
+        Route(path + "/{name:path}", endpoint, methods=["GET", "HEAD"]),
+    ]
 
 
 # --- range selection ---------------------------------------------------------------------------
@@ -222,11 +242,26 @@ class _PullEndpoint:
             await _send_error(scope, receive, send, 401, "missing bearer token")
             return
         transfer_id = str(scope["path_params"]["transfer_id"])
+        name = scope["path_params"].get("name")
         try:
-            grant = await run_in_threadpool(self._authorize, transfer_id, token)
+            if name is None:
+                grant = await run_in_threadpool(self._authorize, transfer_id, token)
+            else:
+                grant = await run_in_threadpool(self._authorize, transfer_id, token, str(name))
         except Denied as denied:
             status = denied.status if 400 <= denied.status < 500 else 403
             await _send_error(scope, receive, send, status, denied.reason)
+            return
+        if grant.upstream is not None:
+            await _proxy(scope, receive, send, grant)
+            return
+        if grant.manifest is not None:
+            body = json.dumps(grant.manifest, separators=(",", ":")).encode()
+            out = {"Content-Type": FILESET_MEDIA_TYPE, "Content-Length": str(len(body)),
+                   "Cache-Control": "no-store"}  # fmt: skip
+            await send({"type": "http.response.start", "status": 200, "headers": _raw(out)})
+            payload = b"" if scope["method"] == "HEAD" else body
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
             return
         try:
             fh, st = await run_in_threadpool(_open_regular, grant.path)
@@ -322,3 +357,51 @@ async def _stream_until_disconnect(
             # connection, so the client sees a short body instead of silently wrong data.
             log.warning("file shrank while being served; %d bytes not sent", remaining)
         tg.cancel_scope.cancel()
+
+
+# --- HTTP API products ---------------------------------------------------------------------------
+
+_PASSED_BACK = ("content-type", "content-length", "etag", "last-modified")
+
+
+async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> None:
+    """Pass a GET or HEAD to the backend and stream its answer back.
+
+    Only the caller's query string goes along (no caller headers: its bearer token is for this
+    node, not the backend).  The use is consumed before the backend is called.  A backend that
+    cannot be reached, or answers 5xx, gives 502 with the reason; its 4xx answers pass through.
+    """
+    assert grant.upstream is not None
+    if grant.consume is not None and scope["method"] == "GET":
+        try:
+            await run_in_threadpool(grant.consume)
+        except Denied as denied:
+            await _send_error(scope, receive, send, denied.status, denied.reason)
+            return
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = grant.upstream + (f"?{query}" if query else "")
+    headers = {"Accept": Headers(scope=scope).get("accept", "*/*"), "Accept-Encoding": "identity",
+               **grant.upstream_headers}  # fmt: skip
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+        try:
+            request = http.build_request(scope["method"], url, headers=headers)
+            response = await http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            await _send_error(scope, receive, send, 502, f"the API backend is unreachable: {exc}")
+            return
+        try:
+            if response.status_code >= 500 or 300 <= response.status_code < 400:
+                reason = f"the API backend answered {response.status_code}"
+                await _send_error(scope, receive, send, 502, reason)
+                return
+            out = {k: v for k, v in response.headers.items() if k.lower() in _PASSED_BACK}
+            out.setdefault("content-type", grant.media_type)
+            out["cache-control"] = "no-store"
+            out["x-content-type-options"] = "nosniff"
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": _raw(out)})  # fmt: skip
+            async for chunk in response.aiter_raw(CHUNK_SIZE):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()

@@ -1,7 +1,7 @@
 """The same guarded query on Apache Spark, for products that outgrow one machine.
 
 The query the guard accepted (DuckDB SQL) is translated to Spark SQL by sqlglot and runs on a
-temporary view over the product file only.  The guard already refuses every other table,
+temporary view per product table, over its file only.  The guard already refuses every other table,
 qualified name and function.  One Spark session serves the process (local mode unless
 ``TRUSTSPACE_SPARK_MASTER`` names a cluster); memory is the session's.  A timer cancels the job
 when its time is up.  At most ``max_rows + 1`` rows come back.  Failures are ``EngineError``s,
@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlglot
 
-from trustspace.dataplane.compute import EngineError
+from trustspace.dataplane.compute import EngineError, Tables
 
 _lock = threading.Lock()
 _session: Any = None
@@ -46,23 +46,25 @@ READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "j
 
 
 def run(
-    path: Path,
-    table: str,
+    tables: Tables,
     sql: str,
     *,
     seconds: float,
     max_rows: int,
-    suffix: str | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    fmt = READERS.get((suffix or path.suffix).lower())
-    if fmt is None:
-        raise EngineError(f"the product file {path.name} is not Parquet, CSV or JSON Lines")
+    formats: list[tuple[str, str, Path]] = []
+    for table, (path, suffix) in tables.items():
+        fmt = READERS.get(suffix.lower())
+        if fmt is None:
+            raise EngineError(f"the product file of {table} is not Parquet, CSV or JSON Lines")
+        formats.append((table, fmt, path))
     spark = session()
     group = f"trustspace-{uuid.uuid4()}"
-    view = f"{table}"
+    views = [table for table, _, _ in formats]
     try:
-        reader = spark.read.option("header", "true").option("inferSchema", "true")
-        reader.format(fmt).load(str(path)).createOrReplaceTempView(view)
+        for table, fmt, path in formats:
+            reader = spark.read.option("header", "true").option("inferSchema", "true")
+            reader.format(fmt).load(str(path)).createOrReplaceTempView(table)
         spark_sql = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
     except Exception as exc:  # Spark raises Py4J and analysis errors of many kinds
         raise EngineError(f"the product could not be opened: {str(exc).splitlines()[0]}") from None
@@ -88,5 +90,6 @@ def run(
         raise EngineError(f"the query failed: {str(exc).splitlines()[0]}") from None
     finally:
         timer.cancel()
-        spark.catalog.dropTempView(view)
+        for view in views:
+            spark.catalog.dropTempView(view)
     return columns, [tuple(r) for r in rows]

@@ -8,18 +8,23 @@ contract covers.  Offers get URI ids; the dataset is each offer's target.
 from __future__ import annotations
 
 import hashlib
+import json
 import mimetypes
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from trustspace.core import fileset
 from trustspace.core import messages as m
-from trustspace.core.compute import GuardError, parse_rule
+from trustspace.core.compute import GuardError, Rule, parse_rule
 from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.vocab import CLASSIFICATIONS, TRUSTSPACE
-from trustspace.core.records import Dataset, Offer
+from trustspace.core.records import DataFile, Dataset, Offer
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
@@ -33,6 +38,9 @@ CLASSIFICATION_KEY = TRUSTSPACE + "classification"
 PRICE_KEY = TRUSTSPACE + "price"
 COMPUTE_RULE_KEY = TRUSTSPACE + "analysisRule"
 COMPUTE_FORMAT = "Compute-SQL"
+FILES_KEY = TRUSTSPACE + "files"
+API_KEY = TRUSTSPACE + "api"
+DCAT = "http://www.w3.org/ns/dcat#"
 FREQUENCIES = (
     "continuous",
     "hourly",
@@ -83,11 +91,86 @@ def _ingest(src: Path, blob_dir: Path) -> tuple[Path, int, str]:
     return final, size, digest.hexdigest()
 
 
+def _ingest_file(ctx: NodeContext, source: Path) -> DataFile:
+    blob, size, sha = _ingest(source, ctx.blob_dir)
+    media = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+    return DataFile(source.name, str(blob), size, sha, media)
+
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def check_api(api: dict[str, Any]) -> dict[str, Any]:
+    """The descriptor of an HTTP API product: where the backend is, and how the node calls it.
+
+    ``baseUrl`` (http or https) is the backend's address, never shown to consumers.  The
+    credential the node sends (``authHeader``, default ``Authorization``) is read at call time
+    from the environment variable ``authEnv``: no secret is stored.  ``mediaType`` describes
+    the answers for the catalog."""
+    unknown = sorted(set(api) - {"baseUrl", "authHeader", "authEnv", "mediaType"})
+    if unknown:
+        raise Refused(f"api: unknown fields {', '.join(unknown)}")
+    url = api.get("baseUrl")
+    if not isinstance(url, str):
+        raise Refused("api: baseUrl must be an http(s) URL of the backend")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused("api: baseUrl must be an http(s) URL of the backend")
+    if parts.query or parts.fragment:
+        raise Refused("api: baseUrl takes no query or fragment; consumers add their own query")
+    env = api.get("authEnv")
+    if env is not None and not (isinstance(env, str) and _ENV_NAME.fullmatch(env)):
+        raise Refused("api: authEnv names an environment variable (A-Z, 0-9, _)")
+    header = api.get("authHeader", "Authorization")
+    if not isinstance(header, str) or not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise Refused("api: authHeader is a header name")
+    media = api.get("mediaType", "application/json")
+    if not isinstance(media, str) or "/" not in media:
+        raise Refused("api: mediaType is a media type such as application/json")
+    return {"baseUrl": url.rstrip("/"), "authHeader": header, "authEnv": env, "mediaType": media}
+
+
+def api_version_hash(api: dict[str, Any], version: str | None) -> str:
+    """An API has no bytes to hash: its version hash covers the descriptor and the label."""
+    doc = {"kind": "http-api", "baseUrl": api["baseUrl"], "version": version}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _check_rule_tables(rule: Rule, names: list[str]) -> None:
+    """A multi-file version's rule reads its files' tables; joins need such a version."""
+    if len(names) > 1:
+        tables = sorted(fileset.table_name(n) for n in names)
+        missing = [t for t in rule.tables if t not in tables]
+        if missing:
+            raise Refused(f"analysis rule: {', '.join(missing)} is not a table of this version"
+                          f" (its tables: {', '.join(tables)})")  # fmt: skip
+    elif rule.joins:
+        raise Refused("analysis rule: joins need a version of several files, one per table")
+
+
+def _check_profile(profile: dict[str, Any] | None, files: tuple[DataFile, ...]) -> None:
+    """A profile has to describe the very files published (it is what the listing shows)."""
+    if profile is None or not files:
+        return
+    if len(files) == 1:
+        described = {files[0].name: profile}
+    else:
+        per_file = profile.get("files")
+        if not isinstance(per_file, dict) or set(per_file) != {f.name for f in files}:
+            raise Refused("the profile has to hold one profile per file, keyed by file name")
+        described = per_file
+    for f in files:
+        theirs = described[f.name]
+        if not isinstance(theirs, dict) or theirs.get("sha256") not in (None, f.sha256):
+            raise Refused(f"the profile describes another file than {f.name}: its SHA-256 differs")
+
+
 def publish(
     ctx: NodeContext,
     *,
     path: Path | None,
     title: str,
+    paths: Sequence[Path] = (),
     description: str = "",
     policy: dict[str, Any] | None = None,
     formats: Sequence[str] = (PULL_FORMAT,),
@@ -104,7 +187,18 @@ def publish(
     profile: dict[str, Any] | None = None,
     compute_rule: dict[str, Any] | None = None,
     update_frequency: str | None = None,
+    previous_version: str | None = None,
+    api: dict[str, Any] | None = None,
 ) -> tuple[Dataset, Offer]:
+    """Publish a product version: ``path`` (one file) or ``paths`` (several, one table each),
+    or neither for an entry without content.  With ``previous_version`` the new dataset is the
+    next version of that one's product.  ``profile`` for several files holds one profile per
+    file under ``files``, keyed by file name."""
+    sources = [path] if path is not None else list(paths)
+    if api is not None:
+        if sources:
+            raise Refused("a product is files or an HTTP API, not both")
+        api = check_api(api)
     terms = dict(policy or DEFAULT_POLICY)
     if "permission" not in terms and "prohibition" not in terms:
         raise Refused("the policy needs at least one permission or prohibition")
@@ -119,9 +213,10 @@ def publish(
         raise Refused("core data is never listed")
     if compute_rule is not None:
         try:
-            parse_rule(compute_rule)
+            rule = parse_rule(compute_rule)
         except GuardError as exc:
             raise Refused(f"analysis rule: {exc}") from None
+        _check_rule_tables(rule, [s.name for s in sources])
         if COMPUTE_FORMAT not in formats:
             formats = (*formats, COMPUTE_FORMAT)
     if update_frequency is not None and update_frequency not in FREQUENCIES:
@@ -133,15 +228,18 @@ def publish(
             raise Refused(f"price {price!r} is not a number") from None
         if not amount.is_finite() or amount < 0 or not currency:
             raise Refused("a price is a non-negative amount with a currency (e.g. 100 CNY)")
-    blob: Path | None = None
-    size: int | None = None
-    sha: str | None = None
-    if path is not None:
-        if not path.is_file():
-            raise Refused(f"{path} is not a readable file")
-        blob, size, sha = _ingest(path, ctx.blob_dir)
-        if profile is not None and profile.get("sha256") not in (None, sha):
-            raise Refused("the profile describes another file: its SHA-256 differs")
+    problem = fileset.name_problem([p.name for p in sources]) if sources else None
+    if problem:
+        raise Refused(problem)
+    for source in sources:
+        if not source.is_file():
+            raise Refused(f"{source} is not a readable file")
+    files = tuple(_ingest_file(ctx, source) for source in sources)
+    _check_profile(profile, files)
+    sha = fileset.version_hash((f.name, f.sha256) for f in files) if files else None
+    if api is not None:
+        sha = api_version_hash(api, version)
+    single = files[0] if len(files) == 1 else None
     now = ctx.clock()
     dataset = Dataset(
         id=dataset_id or ctx.ids(),
@@ -149,12 +247,16 @@ def publish(
         description=description,
         formats=tuple(formats),
         created_at=now,
-        path=str(blob) if blob else None,
-        filename=path.name if path else None,
-        media_type=(mimetypes.guess_type(path.name)[0] if path else None)
-        or "application/octet-stream",
-        size=size,
+        path=single.path if single else None,
+        filename=single.name if single else None,
+        media_type=single.media_type
+        if single
+        else str((api or {}).get("mediaType", "application/octet-stream")),
+        size=sum(f.size for f in files) if files else None,
         sha256=sha,
+        files=files,
+        previous_version=previous_version,
+        api=api,
         access_policy=access_policy,
         classification=classification,
         keywords=tuple(keywords),
@@ -171,6 +273,18 @@ def publish(
     with ctx.db.tx() as tx:
         if repo.get_dataset(tx, dataset.id) is not None:
             raise Refused(f"dataset {dataset.id} already exists")
+        if previous_version is not None:
+            before = repo.get_dataset(tx, previous_version)
+            if before is None:
+                raise Refused(f"no dataset {previous_version} to make a new version of")
+            product = before.product_id or before.id
+            latest = repo.latest_version(tx, product)
+            if latest is not None and latest.id != before.id:
+                raise Refused(
+                    f"{previous_version} is not the newest version of product {product}:"
+                    f" {latest.id} is; a new version follows the newest"
+                )
+            dataset = replace(dataset, product_id=product)
         if repo.get_offer(tx, offer.id) is not None:
             raise Refused(f"offer {offer.id} already exists")
         repo.insert_dataset(tx, dataset)
@@ -184,8 +298,22 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
         extra["checksum"] = {"algorithm": "SHA-256", "checksumValue": d.sha256}
     if d.size is not None:
         extra["byteSize"] = d.size
-    if d.media_type:
+    if d.api is not None:
+        extra[API_KEY] = {"kind": "http-api", "methods": ["GET"]}
+    if d.fileset:
+        extra[FILES_KEY] = [
+            {"name": f.name, "byteSize": f.size, "mediaType": f.media_type,
+             "checksum": {"algorithm": "SHA-256", "checksumValue": f.sha256}}
+            for f in d.files
+        ]  # fmt: skip
+    elif d.media_type:
         extra["mediaType"] = d.media_type
+    if d.version:
+        extra[DCAT + "version"] = d.version
+    if d.product_id:
+        extra[DCAT + "isVersionOf"] = d.product_id
+    if d.previous_version:
+        extra[DCAT + "previousVersion"] = d.previous_version
     if d.keywords:
         extra["keyword"] = list(d.keywords)
     if d.license:
@@ -282,6 +410,9 @@ def list_local(ctx: NodeContext) -> list[dict[str, Any]]:
             "title": d.title,
             "size": d.size,
             "sha256": d.sha256,
+            "version": d.version,
+            "product": d.product_id or d.id,
+            "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in d.files],
             "formats": list(d.formats),
             "offers": [{"@id": o.id, **o.policy} for o in offers[d.id]],
         }

@@ -34,10 +34,12 @@ from trustspace.core.compute import (
     Checked,
     GuardError,
     Output,
+    Rule,
     check,
     parse_rule,
     release_problem,
 )
+from trustspace.core.fileset import table_name
 from trustspace.core.odrl.model import Request
 from trustspace.core.records import Agreement, Dataset
 from trustspace.dataplane.compute import EngineError, run
@@ -276,26 +278,35 @@ def _noisy(
     return out
 
 
+def product_tables(dataset: Dataset, rule: Rule) -> dict[str, tuple[Path, str]]:
+    """The tables a query may read: the one file under the rule's table name, or every file
+    of a multi-file version under its own table name."""
+    if not dataset.fileset:
+        only = dataset.files[0]
+        return {rule.table: (Path(only.path), Path(only.name).suffix)}
+    return {table_name(f.name): (Path(f.path), Path(f.name).suffix) for f in dataset.files}
+
+
 def execute(ctx: NodeContext, job: Row) -> None:
     """Run a claimed job and release (or fail) it."""
     with ctx.db.tx() as tx:
         dataset = repo.get_dataset(tx, job["dataset_id"])
-    if dataset is None or dataset.path is None or dataset.compute_rule is None:
+    if dataset is None or not dataset.files or dataset.compute_rule is None:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason="the product is gone")
         return
     rule = parse_rule(dataset.compute_rule)
     checked = check(rule, job["query"])  # the same guard, again, right before running
-    suffix = Path(dataset.filename or dataset.path).suffix
+    tables = product_tables(dataset, rule)
     try:
         if rule.engine == "spark":
             from trustspace.dataplane import spark
 
-            columns, rows = spark.run(Path(dataset.path), rule.table, checked.sql,
-                                      seconds=rule.seconds, max_rows=rule.max_rows, suffix=suffix)  # fmt: skip
+            columns, rows = spark.run(tables, checked.sql, seconds=rule.seconds,
+                                      max_rows=rule.max_rows)  # fmt: skip
         else:
-            columns, rows = run(Path(dataset.path), rule.table, checked.sql, seconds=rule.seconds,
-                                memory_mib=rule.memory_mib, max_rows=rule.max_rows, suffix=suffix)  # fmt: skip
+            columns, rows = run(tables, checked.sql, seconds=rule.seconds,
+                                memory_mib=rule.memory_mib, max_rows=rule.max_rows)  # fmt: skip
     except EngineError as exc:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason=exc.reason)

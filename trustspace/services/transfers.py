@@ -22,7 +22,7 @@ from trustspace.core.machine import Role
 from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.parse import term
 from trustspace.core.odrl.vocab import PURPOSE_PARENT, TRUSTSPACE
-from trustspace.core.records import Agreement, Transfer
+from trustspace.core.records import Agreement, Dataset, Transfer
 from trustspace.services import crossborder
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
@@ -432,8 +432,9 @@ def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Transf
         return repo.list_transfers(tx, limit, offset)
 
 
-def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer, str]:
-    """Check a data-plane token and the agreement; return the transfer and the file it opens.
+def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer, Dataset]:
+    """Check a data-plane token and the agreement; return the transfer and its dataset (whose
+    files it opens).
 
     Raises NotFound (401: unknown transfer or wrong token) or Refused (403: the transfer is not
     STARTED, or the agreement no longer permits a use: PolicyDenied).  Read-only: a refused
@@ -451,9 +452,9 @@ def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer,
             )
         check_use(ctx, tx, tp, point="dataplane", log=False)
         dataset = repo.get_dataset(tx, tp.dataset_id)
-    if dataset is None or dataset.path is None:
+    if dataset is None or (not dataset.files and dataset.api is None):
         raise Refused(f"dataset {tp.dataset_id} has no content")
-    return tp, dataset.path
+    return tp, dataset
 
 
 def consume(ctx: NodeContext, transfer_id: str) -> None:

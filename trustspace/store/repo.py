@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 from trustspace.core.machine import Role
-from trustspace.core.records import Agreement, Dataset, Negotiation, Offer, OutboxItem, Transfer
+from trustspace.core.records import (
+    Agreement,
+    DataFile,
+    Dataset,
+    Negotiation,
+    Offer,
+    OutboxItem,
+    Transfer,
+)
 from trustspace.store import evidence
 from trustspace.store.db import Row, Tx
 
@@ -28,8 +36,8 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
     tx.execute(
         "INSERT INTO datasets (id, title, description, path, filename, media_type, size, sha256,"
         " formats, created_at, access_policy, classification, keywords, license, price, currency,"
-        " version, declaration, profile, compute_rule, update_frequency)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " version, declaration, profile, compute_rule, update_frequency, product_id,"
+        " previous_version, api) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             d.id,
             d.title,
@@ -52,11 +60,24 @@ def insert_dataset(tx: Tx, d: Dataset) -> None:
             None if d.profile is None else _dump(d.profile),
             None if d.compute_rule is None else _dump(d.compute_rule),
             d.update_frequency,
+            d.product_id,
+            d.previous_version,
+            None if d.api is None else _dump(d.api),
         ),
     )
+    for position, f in enumerate(d.files):
+        tx.execute(
+            "INSERT INTO dataset_files (dataset_id, position, name, path, size, sha256, media_type)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (d.id, position, f.name, f.path, f.size, f.sha256, f.media_type),
+        )
 
 
-def _dataset(row: Row) -> Dataset:
+def _file(row: Row) -> DataFile:
+    return DataFile(row["name"], row["path"], row["size"], row["sha256"], row["media_type"])
+
+
+def _dataset(row: Row, files: list[DataFile]) -> Dataset:
     return Dataset(
         id=row["id"],
         title=row["title"],
@@ -79,16 +100,39 @@ def _dataset(row: Row) -> Dataset:
         profile=None if row["profile"] is None else json.loads(row["profile"]),
         compute_rule=None if row["compute_rule"] is None else json.loads(row["compute_rule"]),
         update_frequency=row["update_frequency"],
+        files=tuple(files),
+        product_id=row["product_id"],
+        previous_version=row["previous_version"],
+        api=None if row["api"] is None else json.loads(row["api"]),
     )
 
 
 def get_dataset(tx: Tx, dataset_id: str) -> Dataset | None:
     row = tx.one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
-    return None if row is None else _dataset(row)
+    if row is None:
+        return None
+    files = tx.all(
+        "SELECT * FROM dataset_files WHERE dataset_id = ? ORDER BY position", (dataset_id,)
+    )
+    return _dataset(row, [_file(f) for f in files])
 
 
 def list_datasets(tx: Tx) -> list[Dataset]:
-    return [_dataset(r) for r in tx.all("SELECT * FROM datasets ORDER BY created_at, id")]
+    files: dict[str, list[DataFile]] = {}
+    for f in tx.all("SELECT * FROM dataset_files ORDER BY dataset_id, position"):
+        files.setdefault(f["dataset_id"], []).append(_file(f))
+    rows = tx.all("SELECT * FROM datasets ORDER BY created_at, id")
+    return [_dataset(r, files.get(r["id"], [])) for r in rows]
+
+
+def latest_version(tx: Tx, product_id: str) -> Dataset | None:
+    """The newest version of a product (a dataset with no product id is its own product)."""
+    row = tx.one(
+        "SELECT id FROM datasets WHERE id = ? OR product_id = ? ORDER BY created_at DESC, id DESC"
+        " LIMIT 1",
+        (product_id, product_id),
+    )
+    return None if row is None else get_dataset(tx, row["id"])
 
 
 def insert_offer(tx: Tx, o: Offer) -> None:

@@ -399,4 +399,29 @@ def _v8(dialect: str) -> list[str]:
     return ["ALTER TABLE datasets ADD COLUMN update_frequency TEXT"]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(dialect: str) -> list[str]:
+    # Product versions of several files (one row per file), the version chain of a product, and
+    # products served by an HTTP API (its descriptor).
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [
+        f"""CREATE TABLE dataset_files (
+            dataset_id TEXT NOT NULL REFERENCES datasets(id),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size {big} NOT NULL,
+            sha256 TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, name)
+        )""",
+        "INSERT INTO dataset_files (dataset_id, position, name, path, size, sha256, media_type)"
+        " SELECT id, 0, COALESCE(filename, id), path, COALESCE(size, 0), sha256, media_type"
+        " FROM datasets WHERE path IS NOT NULL AND sha256 IS NOT NULL",
+        "ALTER TABLE datasets ADD COLUMN product_id TEXT",
+        "ALTER TABLE datasets ADD COLUMN previous_version TEXT",
+        "ALTER TABLE datasets ADD COLUMN api TEXT",
+        "CREATE INDEX datasets_product ON datasets (product_id)",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
