@@ -92,13 +92,27 @@ def main() -> int:
 
         def guarded() -> None:
             checked = check(rule, QUERY)
-            run(data, "visits", checked.sql, seconds=600, memory_mib=4096, max_rows=1000, threads=2)
+            run(
+                {"visits": (data, data.suffix)},
+                checked.sql,
+                seconds=600,
+                memory_mib=4096,
+                max_rows=1000,
+                threads=2,
+            )
 
         exact_rule = parse_rule({**RULE, "entityPerRow": False})
 
         def guarded_exact() -> None:
             checked = check(exact_rule, QUERY)
-            run(data, "visits", checked.sql, seconds=600, memory_mib=4096, max_rows=1000, threads=2)
+            run(
+                {"visits": (data, data.suffix)},
+                checked.sql,
+                seconds=600,
+                memory_mib=4096,
+                max_rows=1000,
+                threads=2,
+            )
 
         provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
         try:

@@ -38,12 +38,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _spark_run(
-    path: Path, table: str, sql: str, **kw: Any
+    tables: dict[str, tuple[Path, str]], sql: str, **kw: Any
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     from trustspace.dataplane import spark
 
     kw.pop("memory_mib", None)
-    return spark.run(path, table, sql, **kw)
+    return spark.run(tables, sql, **kw)
 
 
 @pytest.fixture(params=["duckdb", "spark"], scope="module")
@@ -61,7 +61,7 @@ def _run(
 ) -> list[tuple[Any, ...]]:
     r = parse_rule(rule)
     checked = check(r, query)
-    _, rows = engine(data, r.table, checked.sql, seconds=limits.get("seconds", 120), memory_mib=256,
+    _, rows = engine({r.table: (data, data.suffix)}, checked.sql, seconds=limits.get("seconds", 120), memory_mib=256,
                      max_rows=r.max_rows)  # fmt: skip
     return rows
 
@@ -135,4 +135,6 @@ def test_a_duckdb_job_over_its_memory_limit_fails_with_the_reason(tmp_path: Path
     rule = parse_rule(RULE)
     checked = check(rule, "SELECT ward, COUNT(*) FROM visits GROUP BY ward")
     with pytest.raises(EngineError, match="needed more than its 8 MiB of memory"):
-        duck.run(wide, "visits", checked.sql, seconds=60, memory_mib=8, max_rows=10)
+        duck.run(
+            {"visits": (wide, wide.suffix)}, checked.sql, seconds=60, memory_mib=8, max_rows=10
+        )
