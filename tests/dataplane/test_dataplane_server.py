@@ -308,7 +308,7 @@ def test_routes_and_prefix() -> None:
 
     route, per_file = pull_routes(authorize, prefix="/files/")
     assert route.path == "/files/{transfer_id}"
-    assert per_file.path == "/files/{transfer_id}/{name}"
+    assert per_file.path == "/files/{transfer_id}/{name:path}"
     assert route.methods == per_file.methods == {"GET", "HEAD"}
 
 
