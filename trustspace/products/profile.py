@@ -27,11 +27,15 @@ import heapq
 import io
 import json
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from trustspace.products.columnar import ArrowColumn, hashes
 from trustspace.products.pii import SENSITIVE, ColumnScan, mask
 
 Progress = Callable[[int, int], None]
@@ -217,16 +221,6 @@ def _jsonl_rows(reader: _Reader) -> Iterator[dict[str, Any]]:
         raise ValueError(f"not UTF-8 text: {exc}") from None
 
 
-BATCH = 4096
-
-
-def _add_batch(columns: dict[str, Column], batch: list[list[str]], sample: bool) -> None:
-    """Column by column: each distinct value of the batch is examined once, with its count."""
-    for i, col in enumerate(columns.values()):
-        for value, count in Counter(row[i] for row in batch).items():
-            col.add(value, sample, count)
-
-
 def _file_sha(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as f:
@@ -240,8 +234,11 @@ def profile_file(
     *,
     fmt: str | None = None,
     sample_rows: int = 10_000,
+    validate: int = 256,
     on_progress: Progress | None = None,
 ) -> dict[str, Any]:
+    """Profile ``path``.  ``validate`` caps the candidates per batch and column whose check
+    digits are verified (see :mod:`trustspace.products.columnar`)."""
     fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}.get(
         path.suffix.lower()
     )
@@ -249,44 +246,34 @@ def profile_file(
         raise ValueError(f"{path.name}: unknown format; use .csv, .jsonl or .parquet")
     total = path.stat().st_size
     columns: dict[str, Column] = {}
+    arrow: dict[str, ArrowColumn] = {}
     rows = 0
     if fmt == "parquet":
-        sha = _parquet(path, columns, sample_rows, on_progress)
+        sha = _parquet(path, arrow, sample_rows, validate, on_progress)
         rows = _parquet_rows(path)
+    elif fmt == "csv":
+        sha, rows = _csv_arrow(path, arrow, sample_rows, validate, on_progress)
     else:
         with path.open("rb") as f:
             reader = _Reader(f, total, on_progress)
-            if fmt == "csv":
-                batch: list[list[str]] = []
-                for header, row in _csv_rows(reader):
-                    if not columns:
-                        columns = {name: Column(name) for name in header}
-                    batch.append(row)
-                    if len(batch) == BATCH:
-                        _add_batch(columns, batch, rows < sample_rows)
-                        rows += len(batch)
-                        batch = []
-                if batch:
-                    _add_batch(columns, batch, rows < sample_rows)
-                    rows += len(batch)
-            else:
-                for item in _jsonl_rows(reader):
-                    sample = rows < sample_rows
-                    for name, value in item.items():
-                        found = columns.get(name)
-                        if found is None:
-                            found = columns[name] = Column(name)
-                            found.nulls = rows  # absent from the earlier rows
-                        found.add(value, sample)
-                    for name, col in columns.items():
-                        if name not in item:
-                            col.nulls += 1
-                    rows += 1
+            for item in _jsonl_rows(reader):
+                sample = rows < sample_rows
+                for name, value in item.items():
+                    found = columns.get(name)
+                    if found is None:
+                        found = columns[name] = Column(name)
+                        found.nulls = rows  # absent from the earlier rows
+                    found.add(value, sample)
+                for name, col in columns.items():
+                    if name not in item:
+                        col.nulls += 1
+                rows += 1
             reader.readinto(bytearray(1))  # drain: the hash covers every byte
             sha = reader.sha.hexdigest()
             if on_progress is not None:
                 on_progress(total, total)
     results = [c.result(rows) for c in columns.values()]
+    results += [c.result(rows) for c in arrow.values()]
     kinds = sorted({k for r in results for k in r["pii"]["kinds"]})
     return {
         "format": fmt,
@@ -300,9 +287,13 @@ def profile_file(
 
 
 def _parquet(
-    path: Path, columns: dict[str, Column], sample_rows: int, on_progress: Progress | None
+    path: Path,
+    columns: dict[str, ArrowColumn],
+    sample_rows: int,
+    validate: int,
+    on_progress: Progress | None,
 ) -> str:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(path)
@@ -311,19 +302,95 @@ def _parquet(
     groups = pf.num_row_groups
     seen = 0
     for name in pf.schema_arrow.names:
-        columns[name] = Column(name)
-    for g in range(groups):
-        for batch in pf.iter_batches(row_groups=[g], batch_size=65_536):
-            data = batch.to_pydict()
-            n = batch.num_rows
-            for name, values in data.items():
-                col = columns[name]
-                for i, value in enumerate(values):
-                    col.add(value, seen + i < sample_rows)
-            seen += n
-        if on_progress is not None:
-            on_progress(g + 1, groups)
+        columns[name] = ArrowColumn(name, validate)
+    con = _hash_connection()
+    try:
+        for g in range(groups):
+            for batch in pf.iter_batches(row_groups=[g], batch_size=65_536):
+                _add(columns, batch, con, seen < sample_rows)
+                seen += batch.num_rows
+            if on_progress is not None:
+                on_progress(g + 1, groups)
+    finally:
+        con.close()
     return _file_sha(path)
+
+
+def _csv_arrow(
+    path: Path,
+    columns: dict[str, ArrowColumn],
+    sample_rows: int,
+    validate: int,
+    on_progress: Progress | None,
+) -> tuple[str, int]:
+    """CSV through Arrow's streaming reader, every column read as text.  A file Arrow cannot
+    read is read again by the line-by-line parser, which names the offending line."""
+    with path.open("rb") as f:
+        header = _header(f)
+    total = path.stat().st_size
+    rows = 0
+    con = _hash_connection()
+    try:
+        with path.open("rb") as f:
+            reader = _Reader(f, total, on_progress)
+            stream = pacsv.open_csv(
+                io.BufferedReader(reader, 1 << 20),
+                read_options=pacsv.ReadOptions(block_size=1 << 20),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in header},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )  # fmt: skip
+            for name in stream.schema.names:
+                columns[name] = ArrowColumn(name, validate)
+            for batch in stream:
+                _add(columns, batch, con, rows < sample_rows)
+                rows += batch.num_rows
+            reader.readinto(bytearray(1))  # drain: the hash covers every byte
+            if on_progress is not None:
+                on_progress(total, total)
+            return reader.sha.hexdigest(), rows
+    except pa.ArrowInvalid as exc:
+        _locate_csv_error(path)
+        raise ValueError(f"{path.name}: {exc}") from None
+    finally:
+        con.close()
+
+
+def _hash_connection() -> duckdb.DuckDBPyConnection:
+    """DuckDB hashes the values; it needs one thread and little memory for that."""
+    return duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
+
+
+def _add(
+    columns: dict[str, ArrowColumn],
+    batch: pa.RecordBatch,
+    con: duckdb.DuckDBPyConnection,
+    sample: bool,
+) -> None:
+    per_column = hashes(con, batch)
+    for name, values, hashed in zip(batch.schema.names, batch.columns, per_column, strict=True):
+        columns[name].add(values, hashed, sample)
+
+
+def _header(f: BinaryIO) -> list[str]:
+    try:
+        first = f.readline(1 << 20).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc}") from None
+    header = next(csv.reader([first]), None)
+    if not header:
+        raise ValueError("the CSV file is empty")
+    if len(set(header)) != len(header):
+        raise ValueError("the header names a column twice")
+    return header
+
+
+def _locate_csv_error(path: Path) -> None:
+    """Read ``path`` with the line-by-line parser; it raises ValueError naming the line."""
+    with path.open("rb") as f:
+        for _ in _csv_rows(_Reader(f, 0, None)):
+            pass
 
 
 def _parquet_rows(path: Path) -> int:
