@@ -3,8 +3,8 @@
 Writes a CSV of ``--size-mib`` with mixed columns: row ids, resident ID numbers, mobile numbers,
 e-mail addresses, amounts, dates and free text.  Then, in the same run:
 - profile: ``trustspace.products.profile.profile_file``. That is one pass: the SHA-256, type
-  inference, KMV distinct counts, min/max, samples, and every value through the
-  personal-information detectors.
+  inference, KMV distinct counts, min/max, samples, every value pattern-checked and a sample of
+  the candidates through the personal-information detectors.
 - baseline: the same file read with the plain ``csv`` module, touching every value and doing
   nothing with it.
 

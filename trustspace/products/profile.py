@@ -7,14 +7,19 @@ For CSV (with a header row), JSON Lines and Parquet files it returns:
 - per column:
   - the type (integer, float, boolean, date, datetime or string; mixed columns are strings);
   - nulls and null rate;
-  - an approximate distinct count: a bottom-k (KMV) sketch with k = 1024 over 64-bit BLAKE2b
-    hashes, exact below k;
+  - an approximate distinct count: a bottom-k (KMV) sketch with k = 1024 over 64-bit hashes,
+    exact below k;
   - min and max for numbers and dates;
   - up to five sample values from the first ``sample_rows`` rows, masked when the column
     holds personal information;
-  - the personal-information scan of every value (:mod:`trustspace.products.pii`).
+  - the personal-information scan (:mod:`trustspace.products.pii`).
 
-Memory holds sketches, counters and bounded samples only; nothing grows with the file.
+CSV and Parquet go through Arrow in batches of about 1 MiB, column by column
+(:mod:`trustspace.products.columnar`): every value is pattern-checked, and the check digits are
+verified on a sample of the candidates.  JSON Lines go value by value through :class:`Column`,
+which checks every value in full.
+
+Memory holds one batch, sketches, counters and bounded samples; nothing grows with the file.
 ``on_progress(bytes_read, total)`` is called at most ten times a second.  Unreadable input
 raises ``ValueError`` naming the line.
 """
