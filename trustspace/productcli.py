@@ -25,7 +25,7 @@ def persons(profile: dict[str, Any]) -> int:
     return best
 
 
-def profile_with_progress(path: Path) -> dict[str, Any]:
+def profile_with_progress(path: Path, validate: int = 256) -> dict[str, Any]:
     from trustspace.products.profile import profile_file
 
     with Progress(
@@ -38,7 +38,7 @@ def profile_with_progress(path: Path) -> dict[str, Any]:
             bar.update(task, completed=done, total=total)
 
         try:
-            result: dict[str, Any] = profile_file(path, on_progress=progress)
+            result: dict[str, Any] = profile_file(path, validate=validate, on_progress=progress)
         except ValueError as exc:
             _fail(f"{path}: {exc}")
             raise AssertionError from exc
@@ -105,13 +105,21 @@ def combined(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
 @click.option(
     "--previous-version", help="Dataset id of the product's newest version: this one follows it."
 )
+@click.option(
+    "--pii-sample",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Pattern candidates per column and batch whose check digits are verified.",
+)
 @click.option("--license", "license_")
 @click.option("--price")
 @click.option("--currency")
 def add(node: str, key: str, files: tuple[Path, ...], title: str | None, description: str,
         keywords: str, version: str | None, classification: str, declaration_file: Path | None,
         policy_file: Path | None, update_frequency: str | None, previous_version: str | None,
-        license_: str | None, price: str | None, currency: str | None) -> None:  # fmt: skip
+        pii_sample: int, license_: str | None, price: str | None,
+        currency: str | None) -> None:  # fmt: skip
     """Profile and scan FILES (CSV, JSON Lines, Parquet), then publish them as one product
     version.  Several files make one version of several tables, each named after its file."""
     from trustspace.core.fileset import name_problem
@@ -119,7 +127,7 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
     problem = name_problem([f.name for f in files])
     if problem:
         _fail(problem)
-    profiles = {f.name: profile_with_progress(f) for f in files}
+    profiles = {f.name: profile_with_progress(f, pii_sample) for f in files}
     profile = profiles[files[0].name] if len(files) == 1 else combined(profiles)
     where: dict[str, Any] = (
         {"path": str(files[0].resolve())} if len(files) == 1

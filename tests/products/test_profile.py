@@ -120,3 +120,21 @@ def test_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
     small_peak, large_peak = _peak_rss(small), _peak_rss(large)
     assert large.stat().st_size > 5.5 * small.stat().st_size
     assert large_peak - small_peak < 48 << 20, (small_peak, large_peak)
+
+
+def test_check_digits_on_a_sample_of_the_pattern_candidates(tmp_path: Path) -> None:
+    """Every value is pattern-checked; check digits are verified on a sample of the candidates,
+    and the hits are scaled from it.  A large enough sample makes the count exact."""
+    path = tmp_path / "ids.csv"
+    with path.open("w") as f:
+        f.write("resident_id\n")
+        for i in range(10_000):
+            good = rid(f"110101{1970 + i % 40}0101{i % 1000:03d}")
+            bad = good[:-1] + ("0" if good[-1] != "0" else "1")  # the right shape, wrong check
+            f.write((good if i % 2 else bad) + "\n")
+    exact = profile_file(path, validate=100_000)["columns"][0]["pii"]
+    assert exact["candidates"] == exact["validated"] == 10_000
+    assert exact["kinds"]["cn_resident_id"]["hits"] == 5_000
+    sampled = profile_file(path, validate=40)["columns"][0]["pii"]
+    assert sampled["candidates"] == 10_000 and sampled["validated"] < 10_000
+    assert abs(sampled["kinds"]["cn_resident_id"]["rate"] - 0.5) < 0.1, sampled

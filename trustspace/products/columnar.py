@@ -12,15 +12,17 @@ in C++:
 
 The personal-information scan has two steps.  A **full-column pattern check**: one regular
 expression, the union of the shapes every detector accepts, finds the candidates among all
-values.  Then a **sample of the candidates**, at most ``validate`` per batch and evenly spaced,
-goes through the detectors with their check digits (:func:`trustspace.products.pii.kinds_of`).
-Hits per kind are the candidates times the share of the sample that is that kind. When a batch
-has no more candidates than ``validate``, the count is exact.  The report gives both figures.
+values.  Then a **sample of the candidates**, at most ``validate`` per batch, drawn at random
+with a seed (the same file gives the same profile), goes through the detectors with their check
+digits (:func:`trustspace.products.pii.kinds_of`).  Hits per kind are the candidates times the
+share of the sample that is that kind.  When a batch has no more candidates than ``validate``,
+the count is exact.  The report gives both figures.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import duckdb
@@ -105,6 +107,7 @@ class ArrowColumn:
     def __init__(self, name: str, validate: int) -> None:
         self.name = name
         self.validate = validate
+        self.rng = random.Random(f"{name}:{validate}")  # the same file gives the same profile
         self.nulls = 0
         self.values = 0
         self.kind: str | None = None
@@ -169,9 +172,9 @@ class ArrowColumn:
         if n == 0:
             return
         self.candidates += n
-        if n > self.validate:
-            step = (n - 1) / max(1, self.validate - 1)
-            candidates = candidates.take(pa.array([round(i * step) for i in range(self.validate)]))
+        if n > self.validate:  # a seeded random sample: periodic data cannot alias it
+            picks = sorted(self.rng.sample(range(n), self.validate))
+            candidates = candidates.take(pa.array(picks, type=pa.int64()))
         checked = candidates.to_pylist()
         self.validated += len(checked)
         scale = n / len(checked)
