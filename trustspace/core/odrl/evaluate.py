@@ -22,8 +22,8 @@ Semantics (ODRL 2.2, closed by default):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from trustspace.core.odrl import vocab
 from trustspace.core.odrl.model import (
@@ -42,16 +42,14 @@ MISSING: object = object()
 DEFERRED: object = object()
 
 
-@dataclass(frozen=True, slots=True)
-class TermResult:
+class TermResult(NamedTuple):
     term: Term
     state: int
     left: object = None  # the fact compared (MISSING if unknown, DEFERRED if left for later)
     parts: tuple[TermResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class PremiseResult:
+class PremiseResult(NamedTuple):
     kind: str  # TargetReport | PartyReport | ActionReport
     state: int
     wanted: str
@@ -59,8 +57,7 @@ class PremiseResult:
     refinement: tuple[TermResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DutyResult:
+class DutyResult(NamedTuple):
     rule: Rule
     state: str  # Fulfilled | Violated | NonSet
     blocking: bool
@@ -68,8 +65,7 @@ class DutyResult:
     terms: tuple[TermResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+class RuleResult(NamedTuple):
     rule: Rule
     active: bool
     premises: tuple[PremiseResult, ...]
@@ -77,8 +73,7 @@ class RuleResult:
     conditions: tuple[DutyResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     policy: Policy
     request: Request
     world: World
@@ -233,7 +228,7 @@ def _logical(
     return TermResult(t, state, None, tuple(parts))
 
 
-def _all(results: tuple[TermResult, ...]) -> int:
+def _all(results: tuple[TermResult, ...] | tuple[PremiseResult, ...]) -> int:
     state = SAT
     for r in results:
         if r.state == UNSAT:
@@ -311,10 +306,10 @@ def evaluate_rule(rule: Rule, request: Request, world: World) -> RuleResult:
             c.state != UNSAT for c in constraints
         )
         return RuleResult(rule, active, premises, constraints)
-    conditions = tuple(_duty(d, request, world) for d in rule.duties)
+    conditions = tuple(_duty(d, request, world) for d in rule.duties) if rule.duties else ()
     active = (
-        all(p.state == SAT for p in premises)
-        and all(c.state == SAT for c in constraints)
+        _all(premises) == SAT
+        and _all(constraints) == SAT
         and not any(d.blocking for d in conditions)
     )
     return RuleResult(rule, active, premises, constraints, conditions)
