@@ -82,3 +82,22 @@ def test_bad_parameters_are_refused(db: Database) -> None:  # noqa: F811
         search(tx, {"colour": "blue"})
     with db.tx() as tx, pytest.raises(Refused, match="must be numbers"):
         search(tx, {"maxPrice": "cheap"})
+
+
+def test_words_alone_rank_like_the_general_query(db: Database) -> None:  # noqa: F811
+    """A words-only search ranks and limits inside the full-text index; its results and their
+    order are those of the general query (every match ranked, then the first rows)."""
+    words = ["lung", "scan", "heart", "trace", "cohort", "imaging", "chest", "rhythm"]
+    datasets = [{"@id": f"urn:ds:{i}", "title": " ".join(words[(i * k) % 8] for k in (1, 3, 5)),
+                 "description": " ".join(words[: 1 + i % 8]), "keyword": [words[i % 8]]}
+                for i in range(300)]  # fmt: skip
+    rows = entries_from_catalog({"dataset": datasets}, space="space-a", member=MEMBER, now=1.0)
+    with db.tx() as tx:
+        replace_entries(tx, "space-a", None, rows)
+        for q in ("lung", "heart tra", "chest imaging scan"):
+            fast = [r["datasetId"] for r in search(tx, {"q": q, "limit": "25"})]
+            # The same words with a filter every entry passes take the general path.
+            general = [
+                r["datasetId"] for r in search(tx, {"q": q, "limit": "25", "space": "space-a"})
+            ]
+            assert fast == general and len(fast) == 25, q

@@ -171,7 +171,17 @@ def search(tx: Tx, params: Mapping[str, str]) -> list[dict[str, Any]]:
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     if words and tx.dialect != "sqlite":
         args.append(" & ".join([*words[:-1], words[-1] + ":*"]))
-    rows = tx.all(f"SELECT e.* FROM {source}{clause} ORDER BY {order} LIMIT ?", (*args, limit))
+    if words and tx.dialect == "sqlite" and len(where) == 1:
+        # Words alone: FTS5 ranks and limits inside the index (its ``rank`` is bm25), so only
+        # the top rows are joined.  The order is the same as the general query's.
+        rows = tx.all(
+            "SELECT e.* FROM (SELECT rowid, rank FROM catalog_fts WHERE catalog_fts MATCH ?"
+            " ORDER BY rank, rowid LIMIT ?) f JOIN catalog_entries e ON e.id = f.rowid"
+            " ORDER BY f.rank, e.id",
+            (*args, limit),
+        )
+    else:
+        rows = tx.all(f"SELECT e.* FROM {source}{clause} ORDER BY {order} LIMIT ?", (*args, limit))
     return [
         {
             "space": r["space"],
