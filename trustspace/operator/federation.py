@@ -149,10 +149,8 @@ def search(tx: Tx, params: Mapping[str, str]) -> list[dict[str, Any]]:
                                  for i, w in enumerate(words)))  # fmt: skip
             order = "bm25(catalog_fts), e.id"
         else:
-            query = " & ".join([*words[:-1], words[-1] + ":*"])
             where.append("e.tsv @@ to_tsquery('simple', ?)")
-            args.append(query)
-            order = "ts_rank(e.tsv, to_tsquery('simple', ?)) DESC, e.id"
+            args.append(" & ".join([*words[:-1], words[-1] + ":*"]))
     for key, column in (("sector", "sector"), ("license", "license"),
                         ("classification", "classification"), ("provider", "provider_id"),
                         ("space", "space")):  # fmt: skip
@@ -169,8 +167,6 @@ def search(tx: Tx, params: Mapping[str, str]) -> list[dict[str, Any]]:
         where.append("e.price IS NOT NULL AND e.price <= ?")
         args.append(max_price)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    if words and tx.dialect != "sqlite":
-        args.append(" & ".join([*words[:-1], words[-1] + ":*"]))
     if words and tx.dialect == "sqlite" and len(where) == 1:
         # Words alone: FTS5 ranks and limits inside the index (its ``rank`` is bm25), so only
         # the top rows are joined.  The order is the same as the general query's.
@@ -179,6 +175,15 @@ def search(tx: Tx, params: Mapping[str, str]) -> list[dict[str, Any]]:
             " ORDER BY rank, rowid LIMIT ?) f JOIN catalog_entries e ON e.id = f.rowid"
             " ORDER BY f.rank, e.id",
             (*args, limit),
+        )
+    elif words and tx.dialect != "sqlite":
+        # Rank narrow rows (id and score), then fetch the full rows of the first ones only:
+        # sorting every match with all its columns costs more than the ranking itself.
+        rows = tx.all(
+            "SELECT e.* FROM (SELECT e.id, ts_rank(e.tsv, to_tsquery('simple', ?)) AS score"
+            f" FROM catalog_entries e{clause} ORDER BY score DESC, e.id LIMIT ?) ranked"
+            " JOIN catalog_entries e ON e.id = ranked.id ORDER BY ranked.score DESC, e.id",
+            (args[0], *args, limit),  # args[0] is the text query, ranked and matched
         )
     else:
         rows = tx.all(f"SELECT e.* FROM {source}{clause} ORDER BY {order} LIMIT ?", (*args, limit))
