@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,14 +63,16 @@ def write(path: Path, gib: float) -> None:
     con.close()
 
 
-def timed(fn: object, runs: int) -> float:
-    assert callable(fn)
-    times = []
+def timed(paths: list[Callable[[], None]], runs: int) -> list[float]:
+    """The median time of each path over ``runs`` rounds.  Each round runs every path once, in
+    turn, so a machine that speeds up or slows down meanwhile affects every path alike."""
+    times: list[list[float]] = [[] for _ in paths]
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, seen in zip(paths, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            seen.append(time.perf_counter() - start)
+    return [statistics.median(seen) for seen in times]
 
 
 def main() -> int:
@@ -143,10 +146,7 @@ def main() -> int:
                     assert j["state"] == "RELEASED", j
 
                 direct()  # warm the page cache for every path alike
-                base = timed(direct, args.runs)
-                ours = timed(guarded, args.runs)
-                exact = timed(guarded_exact, args.runs)
-                full = timed(job, args.runs)
+                base, ours, exact, full = timed([direct, guarded, guarded_exact, job], args.runs)
         finally:
             provider.stop()
             consumer.stop()

@@ -161,7 +161,7 @@ class Node:
             backoff=settings.outbox_backoff,
             concurrency=settings.outbox_concurrency,
         )
-        self.ctx.wake = self.worker.wake
+        self.ctx.wake = self._wake
         self.monitor = UsageMonitor(self.ctx, settings.policy_monitor_interval)
         extra_routes: list[BaseRoute] = []
         if settings.tck:
@@ -391,6 +391,11 @@ class Node:
         )
         return Grant(path=Path(), upstream=url, upstream_headers=headers,
                      media_type=api["mediaType"], consume=lambda: self._consume(transfer_id))  # fmt: skip
+
+    def _wake(self) -> None:
+        """Something was queued: messages for the outbox, or a compute job."""
+        self.worker.wake()
+        self.computer.wake()
 
     def _refused_access(self, transfer_id: str, reason: str) -> None:
         with self.db.tx() as tx:

@@ -19,12 +19,17 @@ log = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Run ``job`` every ``interval`` seconds in a thread (0: never)."""
+    """Run ``job`` every ``interval`` seconds in a thread (0: never), or at once when woken."""
 
     def __init__(self, name: str, interval: float, job: Callable[[], object]) -> None:
         self.name, self.interval, self.job = name, interval, job
         self._stop = threading.Event()
+        self._poke = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Run the job now instead of at the end of the current interval."""
+        self._poke.set()
 
     def start(self) -> None:
         if self.interval > 0:
@@ -33,11 +38,16 @@ class Periodic:
 
     def stop(self) -> None:
         self._stop.set()
+        self._poke.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._poke.wait(self.interval)
+            self._poke.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.job()
             except Exception:
