@@ -37,7 +37,12 @@ def download_any(
     """One file to ``out``, or every file of a multi-file version into the folder ``out``."""
     manifest = fetch_manifest(endpoint, token)
     if manifest is None:
+        if out.is_dir():
+            raise ValueError(f"{out} is a folder; this transfer is one file: give a file name")
         return download_with_progress(console, endpoint, token, out)
+    if out.exists() and not out.is_dir():
+        files = len(manifest.get("files") or [])
+        raise ValueError(f"this transfer is a version of {files} files: give a folder, not {out}")
     with Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
         TransferSpeedColumn(), console=console, transient=False,

@@ -168,3 +168,19 @@ def test_product_add_profiles_every_file_of_a_version(space: Space, tmp_path: Pa
     assert sorted(f["name"] for f in out["files"]) == ["orders.csv", "people.csv"]
     clash = cli(space.provider, "product", "add", str(people), str(people))
     assert clash.returncode != 0 and "same name" in clash.stdout + clash.stderr
+
+
+def test_download_command_fetches_a_version_into_a_folder(space: Space, tmp_path: Path) -> None:
+    people, orders = _files(tmp_path)
+    published = _publish_many(space.provider, [people, orders])
+    neg = negotiate(space.consumer, space.provider, str(published["id"]))
+    tp = start_transfer(space.consumer, neg["agreementId"])
+    taken = tmp_path / "taken.csv"
+    taken.write_text("x\n")
+    wrong = cli(space.consumer, "download", tp["id"], "-o", str(taken))
+    assert wrong.returncode != 0 and "version of 2 files: give a folder" in wrong.stdout
+    got = cli(space.consumer, "download", tp["id"], "-o", str(tmp_path / "got"),
+              "--sha256", str(published["sha256"]))  # fmt: skip
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "2 files" in got.stdout and str(published["sha256"]) in got.stdout
+    assert (tmp_path / "got" / "orders.csv").read_bytes() == orders.read_bytes()
