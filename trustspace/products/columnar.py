@@ -41,7 +41,7 @@ _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 # Everything a detector can accept (on trimmed text): digits with spaces or dashes (IDs, mobile
 # and card numbers), 18 letters and digits (IDs, credit codes), e-mail addresses, passports.
-_CANDIDATE = (
+CANDIDATE = (
     r"^(?:\+?[\d -]{8,23}|[0-9A-Za-z]{18}"
     r"|[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
     r"|[EG]\d{8}|E[A-HJ-NP-Z]\d{7}|[A-Z]{1,2}\d{7,8})$"
@@ -167,7 +167,7 @@ class ArrowColumn:
     def _scan(self, trimmed: pa.Array) -> None:
         length = pc.utf8_length(trimmed)  # every detector needs 8 to 254 characters
         sized = pc.filter(trimmed, pc.and_(pc.greater_equal(length, 8), pc.less_equal(length, 254)))
-        candidates = pc.filter(sized, pc.match_substring_regex(sized, _CANDIDATE))
+        candidates = pc.filter(sized, pc.match_substring_regex(sized, CANDIDATE))
         n = len(candidates)
         if n == 0:
             return

@@ -14,10 +14,10 @@ For CSV (with a header row), JSON Lines and Parquet files it returns:
     holds personal information;
   - the personal-information scan (:mod:`trustspace.products.pii`).
 
-CSV and Parquet go through Arrow in batches of about 1 MiB, column by column
-(:mod:`trustspace.products.columnar`): every value is pattern-checked, and the check digits are
-verified on a sample of the candidates.  JSON Lines go value by value through :class:`Column`,
-which checks every value in full.
+Every format is profiled in Arrow batches, column by column (:mod:`trustspace.products.columnar`):
+CSV through Arrow's streaming reader (blocks of 1 MiB), Parquet by row group, JSON Lines parsed
+line by line and gathered into batches of 8,192 lines.  Every value is pattern-checked, and the
+check digits are verified on a sample of the candidates.
 
 Memory holds one batch, sketches, counters and bounded samples; nothing grows with the file.
 ``on_progress(bytes_read, total)`` is called at most ten times a second.  Unreadable input
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import heapq
 import io
 import json
 import time
@@ -41,120 +40,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from trustspace.products.columnar import ArrowColumn, hashes
-from trustspace.products.pii import SENSITIVE, ColumnScan, mask
+from trustspace.products.pii import SENSITIVE
 
 Progress = Callable[[int, int], None]
-K = 1024
-_MAX64 = float(1 << 64)
-_NULLS = frozenset({"", "null", "NULL", "None", "NA", "N/A", "nan", "NaN"})
-_ORDER = ("boolean", "integer", "float", "date", "datetime", "string")
-
-
-def _value_type(v: str) -> str:
-    if v in ("true", "false", "True", "False", "TRUE", "FALSE"):
-        return "boolean"
-    c = v[0]
-    if c.isdigit() or c in "+-.":
-        try:
-            int(v)
-            return "integer" if len(v) < 19 else "string"
-        except ValueError:
-            pass
-        try:
-            float(v)
-            return "float"
-        except ValueError:
-            pass
-        if len(v) == 10 and v[4] == "-" and v[7] == "-" and v[:4].isdigit():
-            return "date"
-        if len(v) >= 16 and v[4] == "-" and v[10] in "T " and v[:4].isdigit():
-            return "datetime"
-    return "string"
-
-
-def _merge(a: str | None, b: str) -> str:
-    if a is None or a == b:
-        return b
-    if {a, b} == {"integer", "float"}:
-        return "float"
-    if {a, b} == {"date", "datetime"}:
-        return "datetime"
-    return "string"
-
-
-class Column:
-    __slots__ = ("distinct", "hashes", "kind", "max", "min", "name", "nulls", "samples", "scan")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.nulls = 0
-        self.kind: str | None = None
-        self.hashes: list[int] = []  # a max-heap (negated) of the K smallest hashes
-        self.distinct: set[int] = set()
-        self.samples: list[str] = []
-        self.min: Any = None
-        self.max: Any = None
-        self.scan = ColumnScan()
-
-    def add(self, raw: Any, sample: bool, count: int = 1) -> None:
-        """One value, seen ``count`` times (a batch hands each distinct value over once)."""
-        if raw is None or (isinstance(raw, str) and raw.strip() in _NULLS):
-            self.nulls += count
-            return
-        v = (
-            raw
-            if isinstance(raw, str)
-            else json.dumps(raw)
-            if isinstance(raw, dict | list)
-            else str(raw)
-        )
-        # Once a column is text, no value can make it anything else: skip the classification.
-        kind = "string" if self.kind == "string" else _value_type(v)
-        self.kind = _merge(self.kind, kind)
-        h = int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big")
-        if h not in self.distinct:
-            if len(self.hashes) < K:
-                heapq.heappush(self.hashes, -h)
-                self.distinct.add(h)
-            elif h < -self.hashes[0]:
-                self.distinct.discard(-heapq.heapreplace(self.hashes, -h))
-                self.distinct.add(h)
-        if kind in ("integer", "float"):
-            number = float(v)
-            self.min = number if self.min is None or number < self.min else self.min
-            self.max = number if self.max is None or number > self.max else self.max
-        elif kind in ("date", "datetime"):
-            self.min = v if self.min is None or v < self.min else self.min
-            self.max = v if self.max is None or v > self.max else self.max
-        if sample and len(self.samples) < 5 and v not in self.samples:
-            self.samples.append(v)
-        self.scan.add(v, count)
-
-    def estimate(self) -> int:
-        if len(self.hashes) < K:
-            return len(self.hashes)
-        kth = -self.hashes[0]
-        return int((K - 1) / (kth / _MAX64))
-
-    def result(self, rows: int) -> dict[str, Any]:
-        pii = self.scan.result()
-        kinds = pii["kinds"]
-        samples = self.samples
-        if kinds:
-            kind = next(iter(kinds))
-            samples = [mask(kind, s) for s in samples]
-        out: dict[str, Any] = {
-            "name": self.name,
-            "type": self.kind or "string",
-            "nulls": self.nulls,
-            "null_rate": round(self.nulls / rows, 4) if rows else 0.0,
-            "distinct": self.estimate(),
-            "samples": samples,
-            "pii": pii,
-        }
-        if self.min is not None and (self.kind in ("integer", "float", "date", "datetime")):
-            out["min"], out["max"] = self.min, self.max
-        return out
 
 
 class _Reader(io.RawIOBase):
@@ -250,7 +138,6 @@ def profile_file(
     if fmt not in ("csv", "jsonl", "parquet"):
         raise ValueError(f"{path.name}: unknown format; use .csv, .jsonl or .parquet")
     total = path.stat().st_size
-    columns: dict[str, Column] = {}
     arrow: dict[str, ArrowColumn] = {}
     rows = 0
     if fmt == "parquet":
@@ -259,26 +146,8 @@ def profile_file(
     elif fmt == "csv":
         sha, rows = _csv_arrow(path, arrow, sample_rows, validate, on_progress)
     else:
-        with path.open("rb") as f:
-            reader = _Reader(f, total, on_progress)
-            for item in _jsonl_rows(reader):
-                sample = rows < sample_rows
-                for name, value in item.items():
-                    found = columns.get(name)
-                    if found is None:
-                        found = columns[name] = Column(name)
-                        found.nulls = rows  # absent from the earlier rows
-                    found.add(value, sample)
-                for name, col in columns.items():
-                    if name not in item:
-                        col.nulls += 1
-                rows += 1
-            reader.readinto(bytearray(1))  # drain: the hash covers every byte
-            sha = reader.sha.hexdigest()
-            if on_progress is not None:
-                on_progress(total, total)
-    results = [c.result(rows) for c in columns.values()]
-    results += [c.result(rows) for c in arrow.values()]
+        sha, rows = _jsonl_arrow(path, arrow, sample_rows, validate, on_progress)
+    results = [c.result(rows) for c in arrow.values()]
     kinds = sorted({k for r in results for k in r["pii"]["kinds"]})
     return {
         "format": fmt,
@@ -376,6 +245,69 @@ def _add(
     per_column = hashes(con, batch)
     for name, values, hashed in zip(batch.schema.names, batch.columns, per_column, strict=True):
         columns[name].add(values, hashed, sample)
+
+
+JSONL_BATCH = 8192
+
+
+def _jsonl_arrow(
+    path: Path,
+    columns: dict[str, ArrowColumn],
+    sample_rows: int,
+    validate: int,
+    on_progress: Progress | None,
+) -> tuple[str, int]:
+    """JSON Lines, parsed line by line (errors name the line), profiled in Arrow batches.  A key
+    first seen on a later line is a column that was null on every line before."""
+    total = path.stat().st_size
+    rows = 0
+    con = _hash_connection()
+    try:
+        with path.open("rb") as f:
+            reader = _Reader(f, total, on_progress)
+            batch: list[dict[str, Any]] = []
+            for item in _jsonl_rows(reader):
+                batch.append(item)
+                if len(batch) == JSONL_BATCH:
+                    rows = _add_items(columns, batch, rows, con, rows < sample_rows, validate)
+                    batch = []
+            if batch:
+                rows = _add_items(columns, batch, rows, con, rows < sample_rows, validate)
+            reader.readinto(bytearray(1))  # drain: the hash covers every byte
+            if on_progress is not None:
+                on_progress(total, total)
+            return reader.sha.hexdigest(), rows
+    finally:
+        con.close()
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))  # numbers, booleans, objects, arrays
+
+
+def _add_items(
+    columns: dict[str, ArrowColumn],
+    items: list[dict[str, Any]],
+    rows: int,
+    con: duckdb.DuckDBPyConnection,
+    sample: bool,
+    validate: int,
+) -> int:
+    for item in items:
+        for name in item:
+            if name not in columns:
+                columns[name] = ArrowColumn(name, validate)
+                columns[name].nulls = rows  # absent from every earlier batch
+    batch = pa.RecordBatch.from_pydict(
+        {
+            name: pa.array([_as_str(item.get(name)) for item in items], type=pa.string())
+            for name in columns
+        }
+    )
+    _add(columns, batch, con, sample)
+    return rows + len(items)
 
 
 def _header(f: BinaryIO) -> list[str]:
