@@ -182,6 +182,7 @@ def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: in
         _flow(console, root, provider, consumer, size_mib)
         _list(console, operator, provider, assessor)
         _discover(console, operator, consumer)
+        _compute(console, root, provider, consumer)
         console.print("[green]demo complete: the data arrived intact[/green]")
         if not once:
             console.print("The nodes keep running; press Ctrl-C to stop them.")
@@ -292,6 +293,66 @@ def _discover(console: Console, operator: DemoNode, consumer: DemoNode) -> None:
     )
     for r in found["results"]:
         console.print(f"   {r['title']} from {r['providerId']} ({r['sector']}, {r['region']})")
+
+
+COMPUTE_RULE: dict[str, Any] = {
+    "table": "readings",
+    "entity": "machine_id",
+    "columns": {"plant": ["group"], "temperature": ["aggregate"]},
+    "aggregates": ["count", "avg"],
+    "minGroupSize": 10,
+    "entityPerRow": True,
+}
+
+
+def _compute(console: Console, root: Path, provider: DemoNode, consumer: DemoNode) -> None:
+    """Usable but invisible: a compute-only product; the consumer's SQL runs at the provider and
+    only guarded aggregates come back."""
+    data = root / "machine-temperatures.csv"
+    with data.open("w") as f:
+        f.write("machine_id,plant,temperature\n")
+        for i in range(3000):
+            plant = "plant-x" if i == 7 else f"plant-{i % 4}"  # one machine alone in plant-x
+            f.write(f"m{i},{plant},{60 + (i * 37) % 25 + (i % 4) * 2.5:.1f}\n")
+    with (
+        ManagementClient(provider.url, provider.key) as p,
+        ManagementClient(consumer.url, consumer.key) as c,
+    ):
+        published = p.call("POST", "/api/datasets", {
+            "path": str(data), "title": "Machine temperatures (compute only)",
+            "formats": ["Compute-SQL"], "computeRule": COMPUTE_RULE})  # fmt: skip
+        neg = c.call("POST", "/api/negotiations",
+                     {"address": provider.dsp, "datasetId": published["id"]})  # fmt: skip
+        neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"])
+        if neg["state"] != "FINALIZED":
+            raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
+        console.print("10. compute-to-data on a compute-only product (raw rows never leave):")
+        for query in ("SELECT plant, COUNT(*) AS machines, ROUND(AVG(temperature), 1) AS mean"
+                      " FROM readings GROUP BY plant ORDER BY plant",
+                      "SELECT machine_id, temperature FROM readings"):  # fmt: skip
+            job = _job(c, neg["agreementId"], query)
+            console.print(f"   {query}\n   -> {job['state']}", highlight=False)
+            if job["state"] == "RELEASED":
+                for row in job["result"]["rows"]:
+                    console.print(f"      {row}", highlight=False)
+                console.print(
+                    "      (plant-x, one machine, is below the group minimum: suppressed)"
+                )
+            else:
+                console.print(f"      {job['reason']}", highlight=False)
+
+
+def _job(c: ManagementClient, agreement_id: str, query: str) -> dict[str, Any]:
+    job: dict[str, Any] = c.call(
+        "POST", "/api/compute/jobs", {"agreementId": agreement_id, "query": query}
+    )
+    deadline = time.monotonic() + 60
+    while job["state"] not in ("RELEASED", "REFUSED", "REJECTED", "FAILED"):
+        if time.monotonic() > deadline:
+            raise ApiError(f"compute job {job['id']} is still {job['state']}")
+        time.sleep(0.1)
+        job = c.call("GET", f"/api/compute/jobs/{job['id']}")
+    return job
 
 
 def _catalog(c: ManagementClient, address: str) -> dict[str, Any]:

@@ -124,6 +124,9 @@ def test_demo_once_succeeds(tmp_path: Path) -> None:
     assert "federated search 'sensor readings' finds 1 dataset(s)" in out.stdout
     assert "operator approved: listed, registration certificate" in out.stdout
     assert "trade certificate issued for 1 agreement(s)" in out.stdout
+    assert "-> RELEASED" in out.stdout and "'plant-0'" in out.stdout
+    assert "plant-x'" not in out.stdout  # one machine: suppressed
+    assert "-> REFUSED" in out.stdout and "may not be grouped on" in out.stdout
 
 
 def test_settings_command_shows_sources(tmp_path: Path) -> None:
