@@ -424,9 +424,13 @@ def download(node: str, key: str, transfer_id: str, out: Path, expected: str | N
 @key_option
 @click.argument("transfer_id")
 @click.argument("path", default="")
-def call_api(node: str, key: str, transfer_id: str, path: str) -> None:
+@click.option("--data", help="Send this body with POST (for APIs that take POST).")
+@click.option("--content-type", default="application/json", show_default=True)
+def call_api(
+    node: str, key: str, transfer_id: str, path: str, data: str | None, content_type: str
+) -> None:
     """Call an HTTP API product under a STARTED transfer: GET PATH (with its ?query) below the
-    API's base, and print the answer."""
+    API's base, or POST it with --data, and print the answer."""
     import httpx
 
     tp = _call(node, key, "GET", f"/api/transfers/{transfer_id}")
@@ -434,8 +438,12 @@ def call_api(node: str, key: str, transfer_id: str, path: str) -> None:
         _fail(f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED")
     url = tp["endpoint"].rstrip("/") + ("/" + path.lstrip("/") if path else "")
     try:
-        response = httpx.get(url, headers={"Authorization": f"Bearer {tp['authorization']}"},
-                             timeout=60)  # fmt: skip
+        headers = {"Authorization": f"Bearer {tp['authorization']}"}
+        if data is None:
+            response = httpx.get(url, headers=headers, timeout=60)
+        else:
+            headers["Content-Type"] = content_type
+            response = httpx.post(url, headers=headers, content=data.encode(), timeout=60)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach the provider: {exc}")
         return

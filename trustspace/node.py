@@ -390,6 +390,7 @@ class Node:
             "/" + "/".join(quote(s, safe="") for s in segments) if segments else ""
         )
         return Grant(path=Path(), upstream=url, upstream_headers=headers,
+                     upstream_methods=tuple(api.get("methods", ["GET"])),
                      media_type=api["mediaType"], consume=lambda: self._consume(transfer_id))  # fmt: skip
 
     def _wake(self) -> None:

@@ -175,6 +175,7 @@ def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> Non
 @click.option("--auth-env", help="Environment variable of the node holding the backend credential.")
 @click.option("--auth-header", default="Authorization", show_default=True)
 @click.option("--media-type", default="application/json", show_default=True)
+@click.option("--post", "allow_post", is_flag=True, help="Consumers may also POST (query APIs).")
 @click.option("--version", "version", help="Version label of the API.")
 @click.option("--previous-version", help="Dataset id of the product's newest version.")
 @click.option(
@@ -190,7 +191,8 @@ def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> Non
     help="JSON with the offer's ODRL rules.",
 )
 def api(node: str, key: str, base_url: str, title: str, description: str, auth_env: str | None,
-        auth_header: str, media_type: str, version: str | None, previous_version: str | None,
+        auth_header: str, media_type: str, allow_post: bool, version: str | None,
+        previous_version: str | None,
         classification: str, policy_file: Path | None) -> None:  # fmt: skip
     """Publish an HTTP API at BASE_URL as a product: consumers call it through this node's
     data plane under a contract; the backend address and credential are never shown."""
@@ -198,6 +200,7 @@ def api(node: str, key: str, base_url: str, title: str, description: str, auth_e
         "title": title, "description": description, "classification": classification,
         "version": version, "previousVersion": previous_version,
         "api": {"baseUrl": base_url, "authHeader": auth_header, "mediaType": media_type,
+                "methods": ["GET", "POST"] if allow_post else ["GET"],
                 **({"authEnv": auth_env} if auth_env else {})},
     }  # fmt: skip
     if policy_file:

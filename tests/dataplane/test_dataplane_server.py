@@ -309,7 +309,7 @@ def test_routes_and_prefix() -> None:
     route, per_file = pull_routes(authorize, prefix="/files/")
     assert route.path == "/files/{transfer_id}"
     assert per_file.path == "/files/{transfer_id}/{name:path}"
-    assert route.methods == per_file.methods == {"GET", "HEAD"}
+    assert route.methods == per_file.methods == {"GET", "HEAD", "POST"}
 
 
 def test_select_slice_rules() -> None:

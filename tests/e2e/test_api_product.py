@@ -48,6 +48,18 @@ class Backend:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                answer = json.dumps({"path": self.path, "got": json.loads(body),
+                                     "type": self.headers.get("Content-Type")}).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -158,3 +170,34 @@ def test_an_api_product_is_files_or_api_not_both(api_space: Space, tmp_path: Pat
     data.write_text("a\n1\n")
     with api_space.provider.client() as p, pytest.raises(Exception, match="not both"):
         p.call("POST", "/api/datasets", {"path": str(data), "api": {"baseUrl": "http://h/v1"}})
+
+
+def test_an_api_that_takes_post(api_space: Space, backend: Backend) -> None:
+    space = api_space
+    added = cli(space.provider, "product", "api", backend.url, "--title", "Search", "--post",
+                "--auth-env", "WEATHER_TOKEN")  # fmt: skip
+    assert added.returncode == 0, added.stdout + added.stderr
+    product = json.loads(added.stdout)
+    get_only = cli(space.provider, "product", "api", backend.url, "--title", "Read only")
+    neg = negotiate(space.consumer, space.provider, product["id"])
+    tp = start_transfer(space.consumer, neg["agreementId"])
+    called = cli(space.consumer, "call", tp["id"], "search?page=2", "--data", '{"q": "rain"}')
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert json.loads(called.stdout) == {"path": "/v1/search?page=2", "got": {"q": "rain"},
+                                         "type": "application/json"}  # fmt: skip
+    assert backend.seen[-1]["headers"]["Authorization"] == "Bearer backend-secret"
+
+    bearer = {"Authorization": f"Bearer {tp['authorization']}"}
+    calls = len(backend.seen)
+    with httpx.Client() as http:
+        big = http.post(f"{tp['endpoint']}/search", headers=bearer, content=b"x" * (2 << 20))
+        assert big.status_code == 413 and "at most" in big.json()["error"]
+    assert len(backend.seen) == calls  # refused before the backend
+
+    other = negotiate(space.consumer, space.provider, json.loads(get_only.stdout)["id"])
+    read_only = start_transfer(space.consumer, other["agreementId"])
+    with httpx.Client() as http:
+        posted = http.post(f"{read_only['endpoint']}/search", content=b"{}",
+                           headers={"Authorization": f"Bearer {read_only['authorization']}"})  # fmt: skip
+    assert posted.status_code == 405 and posted.json() == {"error": "this API takes GET"}
+    assert len(backend.seen) == calls

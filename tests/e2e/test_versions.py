@@ -102,7 +102,10 @@ def test_a_single_file_version_has_no_per_file_address(space: Space, tmp_path: P
     with httpx.Client() as http:
         per_file = http.get(f"{tp['endpoint']}/people.csv",
                             headers={"Authorization": f"Bearer {tp['authorization']}"})  # fmt: skip
+        posted = http.post(tp["endpoint"], content=b"{}",
+                           headers={"Authorization": f"Bearer {tp['authorization']}"})  # fmt: skip
     assert per_file.status_code == 404
+    assert posted.status_code == 405 and posted.json() == {"error": "files are read with GET"}
 
 
 def test_versions_chain_and_only_the_newest_is_followed(space: Space, tmp_path: Path) -> None:

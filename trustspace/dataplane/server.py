@@ -88,6 +88,8 @@ class Grant:
     """When set, the request is passed to this URL (an HTTP API product's backend), with the
     caller's query string and ``upstream_headers``; the answer streams back."""
     upstream_headers: dict[str, str] = field(default_factory=dict)
+    upstream_methods: tuple[str, ...] = ("GET",)
+    """The methods the backend takes (HEAD goes with GET); others are answered 405."""
 
 
 class Denied(Exception):
@@ -112,8 +114,8 @@ def pull_routes(authorize: Authorizer, prefix: str = "/data") -> list[Route]:
     path = prefix.rstrip("/") + "/{transfer_id}"
     endpoint = _PullEndpoint(authorize)
     return [
-        Route(path, endpoint, methods=["GET", "HEAD"]),
-        Route(path + "/{name:path}", endpoint, methods=["GET", "HEAD"]),
+        Route(path, endpoint, methods=["GET", "HEAD", "POST"]),
+        Route(path + "/{name:path}", endpoint, methods=["GET", "HEAD", "POST"]),
     ]
 
 
@@ -255,6 +257,9 @@ class _PullEndpoint:
         if grant.upstream is not None:
             await _proxy(scope, receive, send, grant)
             return
+        if scope["method"] == "POST":
+            await _send_error(scope, receive, send, 405, "files are read with GET")
+            return
         if grant.manifest is not None:
             body = json.dumps(grant.manifest, separators=(",", ":")).encode()
             out = {"Content-Type": FILESET_MEDIA_TYPE, "Content-Length": str(len(body)),
@@ -365,14 +370,28 @@ _PASSED_BACK = ("content-type", "content-length", "etag", "last-modified")
 
 
 async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> None:
-    """Pass a GET or HEAD to the backend and stream its answer back.
+    """Pass a GET, HEAD or (when the API takes it) POST to the backend and stream its answer
+    back.
 
-    Only the caller's query string goes along (no caller headers: its bearer token is for this
-    node, not the backend).  The use is consumed before the backend is called.  A backend that
-    cannot be reached, or answers 5xx, gives 502 with the reason; its 4xx answers pass through.
+    Only the caller's query string, and for POST its body (at most ``MAX_API_BODY`` bytes) and
+    content type, go along: no other caller header, as its bearer token is for this node, not
+    the backend.  The use is consumed before the backend is called.  A backend that cannot be
+    reached, redirects or answers 5xx gives 502 with the reason; its 4xx answers pass through.
     """
     assert grant.upstream is not None
-    if grant.consume is not None and scope["method"] == "GET":
+    method = scope["method"]
+    if (method if method != "HEAD" else "GET") not in grant.upstream_methods:
+        allowed = ", ".join(grant.upstream_methods)
+        await _send_error(scope, receive, send, 405, f"this API takes {allowed}")
+        return
+    body: bytes | None = b""
+    if method == "POST":
+        body = await _read_body(receive, MAX_API_BODY)
+        if body is None:
+            await _send_error(scope, receive, send, 413,
+                              f"a call's body is at most {MAX_API_BODY} bytes")  # fmt: skip
+            return
+    if grant.consume is not None and method != "HEAD":
         try:
             await run_in_threadpool(grant.consume)
         except Denied as denied:
@@ -380,11 +399,14 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
             return
     query = scope.get("query_string", b"").decode("latin-1")
     url = grant.upstream + (f"?{query}" if query else "")
-    headers = {"Accept": Headers(scope=scope).get("accept", "*/*"), "Accept-Encoding": "identity",
+    asked = Headers(scope=scope)
+    headers = {"Accept": asked.get("accept", "*/*"), "Accept-Encoding": "identity",
                **grant.upstream_headers}  # fmt: skip
+    if method == "POST":
+        headers["Content-Type"] = asked.get("content-type", "application/octet-stream")
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
         try:
-            request = http.build_request(scope["method"], url, headers=headers)
+            request = http.build_request(method, url, headers=headers, content=body or None)
             response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             await _send_error(scope, receive, send, 502, f"the API backend is unreachable: {exc}")
@@ -405,3 +427,24 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
+
+
+MAX_API_BODY = 1 << 20
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)

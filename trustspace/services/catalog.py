@@ -106,8 +106,9 @@ def check_api(api: dict[str, Any]) -> dict[str, Any]:
     ``baseUrl`` (http or https) is the backend's address, never shown to consumers.  The
     credential the node sends (``authHeader``, default ``Authorization``) is read at call time
     from the environment variable ``authEnv``: no secret is stored.  ``mediaType`` describes
-    the answers for the catalog."""
-    unknown = sorted(set(api) - {"baseUrl", "authHeader", "authEnv", "mediaType"})
+    the answers for the catalog.  ``methods`` are the HTTP methods consumers may call: ``GET``
+    (the default) and ``POST`` (for query APIs that take a body)."""
+    unknown = sorted(set(api) - {"baseUrl", "authHeader", "authEnv", "mediaType", "methods"})
     if unknown:
         raise Refused(f"api: unknown fields {', '.join(unknown)}")
     url = api.get("baseUrl")
@@ -127,7 +128,12 @@ def check_api(api: dict[str, Any]) -> dict[str, Any]:
     media = api.get("mediaType", "application/json")
     if not isinstance(media, str) or "/" not in media:
         raise Refused("api: mediaType is a media type such as application/json")
-    return {"baseUrl": url.rstrip("/"), "authHeader": header, "authEnv": env, "mediaType": media}
+    methods = api.get("methods", ["GET"])
+    if (not isinstance(methods, list) or not methods
+            or not set(methods) <= {"GET", "POST"}):  # fmt: skip
+        raise Refused("api: methods is a list of GET and POST")
+    return {"baseUrl": url.rstrip("/"), "authHeader": header, "authEnv": env, "mediaType": media,
+            "methods": sorted(set(methods))}  # fmt: skip
 
 
 def api_version_hash(api: dict[str, Any], version: str | None) -> str:
@@ -299,7 +305,7 @@ def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:
     if d.size is not None:
         extra["byteSize"] = d.size
     if d.api is not None:
-        extra[API_KEY] = {"kind": "http-api", "methods": ["GET"]}
+        extra[API_KEY] = {"kind": "http-api", "methods": d.api.get("methods", ["GET"])}
     if d.fileset:
         extra[FILES_KEY] = [
             {"name": f.name, "byteSize": f.size, "mediaType": f.media_type,
