@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from trustspace.core.compute import check, parse_rule
+from trustspace.core.compute import Rule, check, parse_rule
 from trustspace.dataplane.compute import run
 from trustspace.demo import DemoNode
 
@@ -93,29 +93,16 @@ def main() -> int:
             con.execute(QUERY).fetchall()
             con.close()
 
-        def guarded() -> None:
-            checked = check(rule, QUERY)
-            run(
-                {"visits": (data, data.suffix)},
-                checked.sql,
-                seconds=600,
-                memory_mib=4096,
-                max_rows=1000,
-                threads=2,
-            )
+        def guarded_by(chosen: Rule) -> Callable[[], None]:
+            def guarded() -> None:
+                checked = check(chosen, QUERY)
+                run({"visits": (data, data.suffix)}, checked.sql, seconds=600, memory_mib=4096,
+                    max_rows=1000, threads=2)  # fmt: skip
 
-        exact_rule = parse_rule({**RULE, "entityPerRow": False})
+            return guarded
 
-        def guarded_exact() -> None:
-            checked = check(exact_rule, QUERY)
-            run(
-                {"visits": (data, data.suffix)},
-                checked.sql,
-                seconds=600,
-                memory_mib=4096,
-                max_rows=1000,
-                threads=2,
-            )
+        guarded = guarded_by(rule)
+        guarded_exact = guarded_by(parse_rule({**RULE, "entityPerRow": False}))
 
         provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
         try:

@@ -46,6 +46,20 @@ def profile_with_progress(path: Path, validate: int = 256) -> dict[str, Any]:
     return result
 
 
+classification_option = click.option(
+    "--classification",
+    type=click.Choice(["general", "important", "core"]),
+    default="general",
+    show_default=True,
+)
+policy_option = click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON with the offer's ODRL rules.",
+)
+
+
 @click.group()
 def product() -> None:
     """Add data product versions and submit them for listing."""
@@ -83,24 +97,14 @@ def combined(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
 @click.option("--description", default="")
 @click.option("--keywords", default="", help="Comma-separated keywords.")
 @click.option("--version", "version", help="Version label (default: the content hash).")
-@click.option(
-    "--classification",
-    type=click.Choice(["general", "important", "core"]),
-    default="general",
-    show_default=True,
-)
+@classification_option
 @click.option(
     "--declaration",
     "declaration_file",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="JSON: source and its reference, legal basis, rights, crossBorder.",
 )
-@click.option(
-    "--policy",
-    "policy_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="JSON with the offer's ODRL rules.",
-)
+@policy_option
 @click.option("--update-frequency", help="How often new versions come: daily, weekly, monthly, ...")
 @click.option(
     "--previous-version", help="Dataset id of the product's newest version: this one follows it."
@@ -178,18 +182,8 @@ def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> Non
 @click.option("--post", "allow_post", is_flag=True, help="Consumers may also POST (query APIs).")
 @click.option("--version", "version", help="Version label of the API.")
 @click.option("--previous-version", help="Dataset id of the product's newest version.")
-@click.option(
-    "--classification",
-    type=click.Choice(["general", "important", "core"]),
-    default="general",
-    show_default=True,
-)
-@click.option(
-    "--policy",
-    "policy_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="JSON with the offer's ODRL rules.",
-)
+@classification_option
+@policy_option
 def api(node: str, key: str, base_url: str, title: str, description: str, auth_env: str | None,
         auth_header: str, media_type: str, allow_post: bool, version: str | None,
         previous_version: str | None,

@@ -190,6 +190,37 @@ def _parquet(
     return _file_sha(path)
 
 
+def _stream(
+    path: Path,
+    columns: dict[str, ArrowColumn],
+    sample_rows: int,
+    validate: int,
+    on_progress: Progress | None,
+    batches: Callable[[_Reader], Iterator[pa.RecordBatch]],
+) -> tuple[str, int]:
+    """Profile the batches read from ``path`` front to back, hashing every byte on the way.  A
+    column first seen in a later batch was null in every row before it."""
+    total = path.stat().st_size
+    rows = 0
+    con = _hash_connection()
+    try:
+        with path.open("rb") as f:
+            reader = _Reader(f, total, on_progress)
+            for batch in batches(reader):
+                for name in batch.schema.names:
+                    if name not in columns:
+                        columns[name] = ArrowColumn(name, validate)
+                        columns[name].nulls = rows
+                _add(columns, batch, con, rows < sample_rows)
+                rows += batch.num_rows
+            reader.readinto(bytearray(1))  # drain: the hash covers every byte
+            if on_progress is not None:
+                on_progress(total, total)
+            return reader.sha.hexdigest(), rows
+    finally:
+        con.close()
+
+
 def _csv_arrow(
     path: Path,
     columns: dict[str, ArrowColumn],
@@ -201,34 +232,24 @@ def _csv_arrow(
     read is read again by the line-by-line parser, which names the offending line."""
     with path.open("rb") as f:
         header = _header(f)
-    total = path.stat().st_size
-    rows = 0
-    con = _hash_connection()
+
+    def batches(reader: _Reader) -> Iterator[pa.RecordBatch]:
+        stream = pacsv.open_csv(
+            io.BufferedReader(reader, 1 << 20),
+            read_options=pacsv.ReadOptions(block_size=1 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )  # fmt: skip
+        yield pa.RecordBatch.from_pylist([], schema=stream.schema)  # the columns, even with no rows
+        yield from stream
+
     try:
-        with path.open("rb") as f:
-            reader = _Reader(f, total, on_progress)
-            stream = pacsv.open_csv(
-                io.BufferedReader(reader, 1 << 20),
-                read_options=pacsv.ReadOptions(block_size=1 << 20),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in header},
-                    strings_can_be_null=False, quoted_strings_can_be_null=False),
-            )  # fmt: skip
-            for name in stream.schema.names:
-                columns[name] = ArrowColumn(name, validate)
-            for batch in stream:
-                _add(columns, batch, con, rows < sample_rows)
-                rows += batch.num_rows
-            reader.readinto(bytearray(1))  # drain: the hash covers every byte
-            if on_progress is not None:
-                on_progress(total, total)
-            return reader.sha.hexdigest(), rows
+        return _stream(path, columns, sample_rows, validate, on_progress, batches)
     except pa.ArrowInvalid as exc:
         _locate_csv_error(path)
         raise ValueError(f"{path.name}: {exc}") from None
-    finally:
-        con.close()
 
 
 def _hash_connection() -> duckdb.DuckDBPyConnection:
@@ -257,28 +278,20 @@ def _jsonl_arrow(
     validate: int,
     on_progress: Progress | None,
 ) -> tuple[str, int]:
-    """JSON Lines, parsed line by line (errors name the line), profiled in Arrow batches.  A key
-    first seen on a later line is a column that was null on every line before."""
-    total = path.stat().st_size
-    rows = 0
-    con = _hash_connection()
-    try:
-        with path.open("rb") as f:
-            reader = _Reader(f, total, on_progress)
-            batch: list[dict[str, Any]] = []
-            for item in _jsonl_rows(reader):
-                batch.append(item)
-                if len(batch) == JSONL_BATCH:
-                    rows = _add_items(columns, batch, rows, con, rows < sample_rows, validate)
-                    batch = []
-            if batch:
-                rows = _add_items(columns, batch, rows, con, rows < sample_rows, validate)
-            reader.readinto(bytearray(1))  # drain: the hash covers every byte
-            if on_progress is not None:
-                on_progress(total, total)
-            return reader.sha.hexdigest(), rows
-    finally:
-        con.close()
+    """JSON Lines, parsed line by line (errors name the line), profiled in Arrow batches."""
+
+    def batches(reader: _Reader) -> Iterator[pa.RecordBatch]:
+        names: dict[str, None] = {}  # every key seen so far, in order
+        items: list[dict[str, Any]] = []
+        for item in _jsonl_rows(reader):
+            items.append(item)
+            if len(items) == JSONL_BATCH:
+                yield _items_batch(names, items)
+                items = []
+        if items:
+            yield _items_batch(names, items)
+
+    return _stream(path, columns, sample_rows, validate, on_progress, batches)
 
 
 def _as_str(value: Any) -> str | None:
@@ -287,27 +300,15 @@ def _as_str(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"))  # numbers, booleans, objects, arrays
 
 
-def _add_items(
-    columns: dict[str, ArrowColumn],
-    items: list[dict[str, Any]],
-    rows: int,
-    con: duckdb.DuckDBPyConnection,
-    sample: bool,
-    validate: int,
-) -> int:
+def _items_batch(names: dict[str, None], items: list[dict[str, Any]]) -> pa.RecordBatch:
     for item in items:
-        for name in item:
-            if name not in columns:
-                columns[name] = ArrowColumn(name, validate)
-                columns[name].nulls = rows  # absent from every earlier batch
-    batch = pa.RecordBatch.from_pydict(
+        names.update(dict.fromkeys(item))
+    return pa.RecordBatch.from_pydict(
         {
             name: pa.array([_as_str(item.get(name)) for item in items], type=pa.string())
-            for name in columns
+            for name in names
         }
     )
-    _add(columns, batch, con, sample)
-    return rows + len(items)
 
 
 def _header(f: BinaryIO) -> list[str]:
