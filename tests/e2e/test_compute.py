@@ -4,6 +4,7 @@ aggregates come back."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -354,20 +355,17 @@ def test_a_rule_must_name_the_tables_of_its_version(space: Space, tmp_path: Path
 
 def test_mock_and_try_cover_the_joined_tables(space: Space, tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
+
+    from tests.e2e.test_listing import cli as run_cli
 
     patients, stays = _two_tables(tmp_path)
     with space.provider.client() as p:
         published = p.call("POST", "/api/datasets", {
             "paths": [str(patients), str(stays)], "title": "stays", "computeRule": JOIN_RULE})  # fmt: skip
     neg = negotiate(space.consumer, space.provider, published["id"])
-    env = {"TRUSTSPACE_NODE": space.consumer.url, "TRUSTSPACE_MANAGEMENT_KEY": space.consumer.key,
-           "COLUMNS": "200", "PATH": "/usr/bin:/bin"}  # fmt: skip
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "trustspace", "compute", *args], capture_output=True,
-                              text=True, env=env, timeout=60)  # fmt: skip
+        return run_cli(space.consumer, "compute", *args)
 
     mock = tmp_path / "mock.json"
     got = cli("mock", neg["agreementId"], "-o", str(mock))
