@@ -171,6 +171,22 @@ def _check_profile(profile: dict[str, Any] | None, files: tuple[DataFile, ...]) 
             raise Refused(f"the profile describes another file than {f.name}: its SHA-256 differs")
 
 
+def _product_of(tx: Tx, previous_version: str) -> str:
+    """The product a new version following ``previous_version`` belongs to; it must follow the
+    product's newest version."""
+    before = repo.get_dataset(tx, previous_version)
+    if before is None:
+        raise Refused(f"no dataset {previous_version} to make a new version of")
+    product = before.product_id or before.id
+    latest = repo.latest_version(tx, product)
+    if latest is not None and latest.id != before.id:
+        raise Refused(
+            f"{previous_version} is not the newest version of product {product}:"
+            f" {latest.id} is; a new version follows the newest"
+        )
+    return product
+
+
 def publish(
     ctx: NodeContext,
     *,
@@ -237,6 +253,9 @@ def publish(
     problem = fileset.name_problem([p.name for p in sources]) if sources else None
     if problem:
         raise Refused(problem)
+    if previous_version is not None:  # before the files are copied, which may take long
+        with ctx.db.tx() as tx:
+            _product_of(tx, previous_version)
     for source in sources:
         if not source.is_file():
             raise Refused(f"{source} is not a readable file")
@@ -279,18 +298,8 @@ def publish(
     with ctx.db.tx() as tx:
         if repo.get_dataset(tx, dataset.id) is not None:
             raise Refused(f"dataset {dataset.id} already exists")
-        if previous_version is not None:
-            before = repo.get_dataset(tx, previous_version)
-            if before is None:
-                raise Refused(f"no dataset {previous_version} to make a new version of")
-            product = before.product_id or before.id
-            latest = repo.latest_version(tx, product)
-            if latest is not None and latest.id != before.id:
-                raise Refused(
-                    f"{previous_version} is not the newest version of product {product}:"
-                    f" {latest.id} is; a new version follows the newest"
-                )
-            dataset = replace(dataset, product_id=product)
+        if previous_version is not None:  # again: another version may have come meanwhile
+            dataset = replace(dataset, product_id=_product_of(tx, previous_version))
         if repo.get_offer(tx, offer.id) is not None:
             raise Refused(f"offer {offer.id} already exists")
         repo.insert_dataset(tx, dataset)
