@@ -347,6 +347,9 @@ def test_a_rule_must_name_the_tables_of_its_version(space: Space, tmp_path: Path
         with pytest.raises(Exception, match="admissions is not a table of this version"):
             p.call("POST", "/api/datasets", {"paths": [str(patients), str(stays)],
                                              "title": "x", "computeRule": bad})  # fmt: skip
+        with pytest.raises(Exception, match="compute runs on the product's files"):
+            p.call("POST", "/api/datasets", {"title": "x", "computeRule": JOIN_RULE,
+                                             "api": {"baseUrl": "http://127.0.0.1:9/v1"}})  # fmt: skip
         with pytest.raises(Exception, match="joins need a version of several files"):
             p.call("POST", "/api/datasets", {"path": str(patients), "title": "x",
                                              "computeRule": JOIN_RULE})  # fmt: skip

@@ -1,9 +1,10 @@
 """Provider side of the HTTP pull data plane.
 
-`pull_routes(authorize)` returns the Starlette routes `GET|HEAD {prefix}/{transfer_id}` and
-`GET|HEAD {prefix}/{transfer_id}/{name}` that serve what a transfer's bearer token grants: a
-file, or (for a version of several files, at the first address) the manifest listing them as
-JSON, each then served at the second.
+`pull_routes(authorize)` returns the Starlette routes `{prefix}/{transfer_id}` and
+`{prefix}/{transfer_id}/{name}` that serve what a transfer's bearer token grants: a file (GET,
+HEAD), or for a version of several files the manifest listing them as JSON at the first address
+and each file at the second, or for an HTTP API product a call passed on to its backend (GET,
+HEAD, and POST when the API takes it).
 
 Rules and invariants:
 

@@ -238,6 +238,8 @@ def publish(
             rule = parse_rule(compute_rule)
         except GuardError as exc:
             raise Refused(f"analysis rule: {exc}") from None
+        if not sources:
+            raise Refused("analysis rule: compute runs on the product's files; publish them too")
         _check_rule_tables(rule, [s.name for s in sources])
         if COMPUTE_FORMAT not in formats:
             formats = (*formats, COMPUTE_FORMAT)
