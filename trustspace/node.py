@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trustspace.api import api_routes
 from trustspace.computeapi import compute_routes
+from trustspace.core.compute import Limits
 from trustspace.dataplane.server import Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
@@ -112,6 +113,9 @@ class Node:
             identity=self.identity,
             standing=self.standing,
             own_region=self.own_region,
+            compute_limits=Limits(
+                settings.compute_max_query_bytes, settings.compute_max_query_tokens
+            ),
         )
         self.http = httpx.Client(
             timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
