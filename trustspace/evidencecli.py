@@ -230,23 +230,26 @@ def _checked(
     """The checkpoint as a mark, if its signature (when the keys are known) says what it says."""
     seq, digest = int(cp["seq"]), str(cp["hash"])
     keys = w.keys_for(operator_id)
+    if keys is None:
+        return Mark(seq, digest, operator_id, held_by)
+    try:
+        claims = read_checkpoint(str(cp["token"]), keys)
+        said = (claims.get("iss"), claims.get("seq"), claims.get("hash"))
+        if said != (operator_id, seq, digest):
+            wrong: str | None = f"it does not say what {operator_id} signed"
+        elif w.participant is not None and claims.get("sub") != w.participant:
+            wrong = f"it is for {claims.get('sub')}, not {w.participant}"
+        else:
+            wrong = None
+    except AuthError as exc:
+        wrong = exc.reason
+    if wrong is None:
+        return Mark(seq, digest, operator_id, held_by)
     where = "the operator's record" if held_by == OPERATOR else "this log's copy"
-    if keys is not None:
-        try:
-            claims = read_checkpoint(str(cp["token"]), keys)
-        except AuthError as exc:
-            problems.append(Problem(seq, "signature", f"the checkpoint at entry {seq:,} from"
-                                    f" {operator_id} ({where}): {exc.reason}"))  # fmt: skip
-            return None
-        if (claims.get("iss"), claims.get("seq"), claims.get("hash")) != (operator_id, seq, digest):
-            problems.append(Problem(seq, "signature", f"the checkpoint at entry {seq:,} ({where})"
-                                    f" does not say what {operator_id} signed"))  # fmt: skip
-            return None
-        if w.participant is not None and claims.get("sub") != w.participant:
-            problems.append(Problem(seq, "signature", f"the checkpoint at entry {seq:,} ({where})"
-                                    f" is for {claims.get('sub')}, not {w.participant}"))  # fmt: skip
-            return None
-    return Mark(seq, digest, operator_id, held_by)
+    problems.append(
+        Problem(seq, "signature", f"the checkpoint at entry {seq:,} ({where}): {wrong}")
+    )
+    return None
 
 
 def _signatures(marks: int, w: Witnesses, operators: set[str]) -> str:
@@ -415,15 +418,14 @@ def verify(
             local = evidence.checkpoints(tx)
         entries = evidence.entries(db)
     problems: list[Problem] = []
-    marks = [m for cp in local
-             if (m := _checked(cp, str(cp["operator"]), LOCAL, w, problems)) is not None]  # fmt: skip
+    checked = [_checked(cp, str(cp["operator"]), LOCAL, w, problems) for cp in local]
     for operator_id, items in w.records.items():
         if w.keys_for(operator_id) is None:
             if w.unreachable:  # its keys could not be had: reported as not checked
                 continue
             _fail(f"the checkpoints from {operator_id} need its keys (--keys or --operator)")
-        marks += [m for cp in items
-                  if (m := _checked(cp, operator_id, OPERATOR, w, problems)) is not None]  # fmt: skip
+        checked += [_checked(cp, operator_id, OPERATOR, w, problems) for cp in items]
+    marks = [m for m in checked if m is not None]
     result = audit(entries, marks, head=head, consulted=set(w.records))
     if db is not None:
         db.close()

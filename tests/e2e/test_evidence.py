@@ -202,6 +202,12 @@ def test_a_rewrite_hidden_by_deleting_the_local_checkpoint_is_caught_by_the_oper
     unsigned = _cli("verify", str(exported), "--operator-checkpoints",
                     str(tmp_path / "operator-record.json"))  # fmt: skip
     assert unsigned.returncode == 2 and "need its keys" in unsigned.stderr
+    forged = [{**record[0], "hash": "f" * 64}]  # a record that is not what the operator signed
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    refused = _cli("verify", str(exported), "--operator-checkpoints", str(tmp_path / "forged.json"),
+                   "--keys", space.operator.url)  # fmt: skip
+    assert refused.returncode == 1
+    assert "(the operator's record): it does not say what operator signed" in refused.stdout
 
 
 def test_an_untouched_log_verifies_and_says_what_nothing_vouches_for(space: Space) -> None:

@@ -127,30 +127,33 @@ def audit(
             if mark.hash == digest:
                 vouched = expected
                 continue
-            problems.append(Problem(expected, "checkpoint", f"entry {expected} differs from the"
-                                    f" countersigned checkpoint ({_held(mark)}, from {mark.operator})"))  # fmt: skip
+            why = f"the countersigned checkpoint ({_held(mark)}, from {mark.operator})"
+            problems.append(Problem(expected, "checkpoint", f"entry {expected} differs from {why}"))
         if reason is None and head is not None and head[0] == expected and head[1] != digest:
-            problems.append(Problem(expected, "head", f"entry {expected} differs from the store's"
-                                    " record of its newest entry"))  # fmt: skip
+            why = "the store's record of its newest entry"
+            problems.append(Problem(expected, "head", f"entry {expected} differs from {why}"))
         broken = bool(problems)
         if not broken:
             prev, n = digest, expected
     beyond = [m for m in marks if m.seq > end]
     if beyond:  # the highest mark names the range; the operator's record is the stronger witness
         last = max(beyond, key=lambda m: (m.seq, m.held_by == OPERATOR))
-        problems.append(Problem(end + 1, "truncated", f"the log ends at entry {end:,}, but"
-                                f" {last.operator} countersigned entry {last.seq:,}"
-                                f" ({_held(last)}): {_removed(end + 1, last.seq)}"))  # fmt: skip
+        why = f"{last.operator} countersigned entry {last.seq:,} ({_held(last)})"
+        gone = _removed(end + 1, last.seq)
+        problems.append(
+            Problem(end + 1, "truncated", f"the log ends at entry {end:,}, but {why}: {gone}")
+        )
     if head is not None and head[0] > end:
-        problems.append(Problem(end + 1, "truncated", f"the store's newest entry is {head[0]:,},"
-                                f" but the log ends at entry {end:,}: {_removed(end + 1, head[0])}"))  # fmt: skip
+        why = f"the store's newest entry is {head[0]:,}, but the log ends at entry {end:,}"
+        problems.append(Problem(end + 1, "truncated", f"{why}: {_removed(end + 1, head[0])}"))
     local = {(m.operator, m.seq) for m in marks if m.held_by == LOCAL}
     for mark in marks:
-        if (mark.held_by == OPERATOR and mark.operator in consulted
-                and (mark.operator, mark.seq) not in local):  # fmt: skip
-            problems.append(Problem(mark.seq, "missing-checkpoint", f"{mark.operator} countersigned"
-                                    f" entry {mark.seq:,}, but this log holds no copy of that"
-                                    " checkpoint (deleted, or never stored)"))  # fmt: skip
+        if mark.held_by != OPERATOR or mark.operator not in consulted:
+            continue
+        if (mark.operator, mark.seq) not in local:
+            why = f"{mark.operator} countersigned entry {mark.seq:,}"
+            lost = "this log holds no copy of that checkpoint (deleted, or never stored)"
+            problems.append(Problem(mark.seq, "missing-checkpoint", f"{why}, but {lost}"))
     problems.sort(key=lambda p: p.seq)
     return Audit(n, prev, end, tuple(problems), vouched)
 
