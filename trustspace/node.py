@@ -1,8 +1,10 @@
 """Assembling one node from its settings: store, keys, trust, services, HTTP app, worker.
 
 Start-up order matters: migrate the store, release outbox leases left by a
-killed process (SQLite only: one process owns the file), then start the worker
-so every process interrupted by a crash resumes.
+killed process (SQLite only: one process owns the file), remove the partial copies
+of publishes a killed process left in the blob folder (only those no live process
+owns: replicas may share it, see :mod:`trustspace.store.blobs`), then start the
+worker so every process interrupted by a crash resumes.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
-from trustspace.store import audit, evidence, repo
+from trustspace.store import audit, blobs, evidence, repo
 from trustspace.store.db import Database
 from trustspace.trust.credentials import MemberClaims, MembershipVerifier
 from trustspace.trust.keys import NodeKey
@@ -452,6 +454,7 @@ class Node:
         if self.db.dialect == "sqlite":
             with self.db.tx() as tx:
                 repo.release_leases(tx)
+        blobs.remove_leftovers(self.ctx.blob_dir)  # copies of killed publishes; never a live one
         self.worker.start()
         self.worker.wake()
         self.monitor.start()

@@ -2,7 +2,8 @@
 
 A published file is copied into the node's blob folder while it is hashed, so a
 dataset is immutable: later edits of the original cannot change what a
-contract covers.  Offers get URI ids; the dataset is each offer's target.
+contract covers.  The hash recorded is the one the stored blob reads back as
+(:mod:`trustspace.store.blobs`), checked before the dataset row is written.  Offers get URI ids; the dataset is each offer's target.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,7 +29,7 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
-from trustspace.store import evidence, repo
+from trustspace.store import blobs, evidence, repo
 from trustspace.store.db import Tx
 
 DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
@@ -72,27 +72,11 @@ def _service_id(ctx: NodeContext) -> str:
     return ctx.dsp_base
 
 
-def _ingest(src: Path, blob_dir: Path) -> tuple[Path, int, str]:
-    """Copy ``src`` into the blob folder under its SHA-256, streaming."""
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    tmp = blob_dir / f".incoming-{os.getpid()}-{src.name}"
-    size = 0
-    with src.open("rb") as fin, tmp.open("wb") as fout:
-        while chunk := fin.read(1 << 20):
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    final = blob_dir / digest.hexdigest()
-    if final.exists():
-        tmp.unlink()
-    else:
-        tmp.replace(final)
-    return final, size, digest.hexdigest()
-
-
 def _ingest_file(ctx: NodeContext, source: Path) -> DataFile:
-    blob, size, sha = _ingest(source, ctx.blob_dir)
+    try:
+        blob, size, sha = blobs.ingest(source, ctx.blob_dir)
+    except blobs.BlobMismatch as exc:
+        raise Refused(f"{exc}; nothing was published, try again") from None
     media = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
     return DataFile(source.name, str(blob), size, sha, media)
 
