@@ -22,6 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import httpx
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
@@ -287,9 +288,12 @@ def compute_routes(node: Node) -> list[BaseRoute]:
 
 
 def _call(node: Node, method: str, url: str, peer: str, body: Any) -> Any:
-    response = node.http.request(
-        method, url, json=body, headers={"Authorization": node.authorization(peer)}
-    )
+    try:
+        response = node.http.request(
+            method, url, json=body, headers={"Authorization": node.authorization(peer)}
+        )
+    except httpx.HTTPError as exc:
+        raise RemoteError(None, f"{url} is unreachable: {exc}") from None
     try:
         answer = response.json()
     except ValueError:

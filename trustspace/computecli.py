@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.table import Table
@@ -41,14 +42,26 @@ def compute() -> None:
 @click.argument("query")
 @click.option("--purpose", help="The purpose of this analysis (usage policies check it).")
 @click.option("--wait/--no-wait", default=True, help="Wait until the job has ended.")
+@click.option(
+    "--submission-key",
+    help="Names this submission: submitting again with the same key returns the same job"
+    " (after a time-out, say) instead of running and paying for it twice.",
+)
 def submit(
-    node: str, key: str, agreement_id: str, query: str, purpose: str | None, wait: bool
+    node: str,
+    key: str,
+    agreement_id: str,
+    query: str,
+    purpose: str | None,
+    wait: bool,
+    submission_key: str | None,
 ) -> None:
     """Run QUERY under AGREEMENT_ID at the provider."""
     body = {
         "agreementId": agreement_id,
         "query": query,
         **({"purpose": purpose} if purpose else {}),
+        **({"key": submission_key} if submission_key else {}),
     }
     job = _call(node, key, "POST", "/api/compute/jobs", body)
     while wait and job["state"] in ("SUBMITTED", "QUEUED", "RUNNING"):
@@ -66,6 +79,23 @@ def submit(
 def status(node: str, key: str, job_id: str) -> None:
     """Show a job and, once released, its result."""
     _show(_call(node, key, "GET", f"/api/compute/jobs/{job_id}"))
+
+
+@compute.command("jobs")
+@node_option
+@key_option
+@click.option(
+    "--agreement",
+    help="Only this agreement's jobs, first brought up to date from its provider (which also"
+    " finds jobs this node lost track of).",
+)
+def jobs(node: str, key: str, agreement: str | None) -> None:
+    """This node's compute jobs as consumer, newest first."""
+    path = "/api/compute/jobs" + (f"?agreement={quote(agreement, safe='')}" if agreement else "")
+    table = Table("job", "key", "state", "query", "reason")
+    for job in _call(node, key, "GET", path):
+        table.add_row(job["id"], job["key"] or "", job["state"], job["query"], job["reason"] or "")
+    console.print(table)
 
 
 @compute.command("review")

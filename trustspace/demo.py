@@ -327,17 +327,22 @@ def _compute(console: Console, root: Path, provider: DemoNode, consumer: DemoNod
         if neg["state"] != "FINALIZED":
             raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
         console.print("10. compute-to-data on a compute-only product (raw rows never leave):")
-        for query in ("SELECT plant, COUNT(*) AS machines, ROUND(AVG(temperature), 1) AS mean"
-                      " FROM readings GROUP BY plant ORDER BY plant",
-                      "SELECT machine_id, temperature FROM readings"):  # fmt: skip
+        notes = {
+            0: "(plant-x, one machine, is below the group minimum: suppressed)",
+            1: "(the total minus the plants above would be the one machine of plant-x: withheld)",
+        }
+        for i, query in enumerate((
+            "SELECT plant, COUNT(*) AS machines, ROUND(AVG(temperature), 1) AS mean"
+            " FROM readings GROUP BY plant ORDER BY plant",
+            "SELECT COUNT(*) AS machines, ROUND(AVG(temperature), 1) AS mean FROM readings",
+            "SELECT machine_id, temperature FROM readings",
+        )):  # fmt: skip
             job = _job(c, neg["agreementId"], query)
             console.print(f"   {query}\n   -> {job['state']}", highlight=False)
             if job["state"] == "RELEASED":
                 for row in job["result"]["rows"]:
                     console.print(f"      {row}", highlight=False)
-                console.print(
-                    "      (plant-x, one machine, is below the group minimum: suppressed)"
-                )
+                console.print(f"      {notes[i]}", highlight=False)
             else:
                 console.print(f"      {job['reason']}", highlight=False)
 

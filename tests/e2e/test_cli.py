@@ -127,6 +127,10 @@ def test_demo_once_succeeds(tmp_path: Path) -> None:
     assert "-> RELEASED" in out.stdout and "'plant-0'" in out.stdout
     assert "plant-x'" not in out.stdout  # one machine: suppressed
     assert "-> REFUSED" in out.stdout and "may not be grouped on" in out.stdout
+    assert (
+        "machines, ROUND(AVG(temperature), 1) AS mean FROM readings\n   -> RELEASED\n      (the total"
+        in out.stdout
+    )
 
 
 def test_settings_command_shows_sources(tmp_path: Path) -> None:

@@ -380,3 +380,122 @@ def test_mock_and_try_cover_the_joined_tables(space: Space, tmp_path: Path) -> N
         tried.stdout + tried.stderr
     )
     assert "mock-entity" not in tried.stdout  # the entity is counted, never shown
+
+
+DP_RULE = {**RULE, "aggregates": ["count", "sum"],
+           "dp": {"epsilonPerQuery": 0.5, "budget": 5.0, "bounds": {"amount": [0, 1000]}}}  # fmt: skip
+
+
+def _provider_jobs(space: Space) -> list[tuple[str, str]]:
+    db = sqlite3.connect(space.provider.dir / "trustspace.db")
+    try:
+        return db.execute("SELECT id, state FROM compute_jobs WHERE role = 'provider'").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_submission_is_idempotent_and_lost_jobs_are_found(space: Space, tmp_path: Path) -> None:
+    """A retry with the same key returns the job the first attempt created and spends nothing
+    more; a job whose answer the consumer lost is found again from the provider."""
+    agreement = _setup(space, tmp_path, DP_RULE)
+    body = {"agreementId": agreement, "query": "SELECT COUNT(*) AS n FROM visits", "key": "k-1"}
+    with space.consumer.client() as c:
+        first = c.call("POST", "/api/compute/jobs", body)
+        again = c.call("POST", "/api/compute/jobs", body)
+        assert again["id"] == first["id"] and again["key"] == "k-1"
+        with pytest.raises(Exception, match="key 'k-1' was used for another job"):
+            c.call("POST", "/api/compute/jobs", {**body, "query": "SELECT SUM(amount) FROM visits"})
+    assert [jid for jid, _ in _provider_jobs(space)] == [first["id"]]
+    # The consumer loses its record (as if it had crashed before writing the answer down).
+    db = sqlite3.connect(space.consumer.dir / "trustspace.db")
+    db.execute("DELETE FROM compute_jobs WHERE role = 'consumer'")
+    db.commit()
+    db.close()
+    with space.consumer.client() as c:
+        assert c.call("GET", "/api/compute/jobs") == []
+        found = c.call("GET", f"/api/compute/jobs?agreement={agreement}")
+        assert [j["id"] for j in found] == [first["id"]]
+        assert c.call("POST", "/api/compute/jobs", body)["id"] == first["id"]
+    db = sqlite3.connect(space.provider.dir / "trustspace.db")
+    spent = db.execute("SELECT spent FROM compute_budget").fetchone()[0]
+    db.close()
+    assert spent == 0.5 and len(_provider_jobs(space)) == 1
+
+
+def test_a_provider_that_is_down_keeps_the_job_for_a_retry(space: Space, tmp_path: Path) -> None:
+    agreement = _setup(space, tmp_path, RULE)
+    body = {"agreementId": agreement, "query": "SELECT COUNT(*) AS n FROM visits", "key": "k-2"}
+    space.provider.stop()
+    with space.consumer.client() as c:
+        with pytest.raises(Exception, match="submit again with the same key") as err:
+            c.call("POST", "/api/compute/jobs", body)
+        assert "HTTP 50" in str(err.value)
+        kept = c.call("GET", "/api/compute/jobs")
+        assert [(j["key"], j["state"]) for j in kept] == [("k-2", "SUBMITTING")]
+    space.provider.start()
+    space.provider.wait_ready()
+    job = _job(space.consumer, agreement, body["query"], key="k-2")
+    assert job["state"] == "RELEASED" and job["id"] == kept[0]["id"], job
+    assert len(_provider_jobs(space)) == 1
+
+
+def test_differencing_is_withheld_by_the_overlap_audit(space: Space, tmp_path: Path) -> None:
+    """Threshold only: everyone, then everyone but the icu patient, would give that patient's
+    amount; the second answer is withheld.  A fresh product (another audit) answers it."""
+    agreement = _setup(space, tmp_path, RULE)
+    everyone = _job(space.consumer, agreement, "SELECT SUM(amount) AS s FROM visits")
+    assert everyone["state"] == "RELEASED" and len(everyone["result"]["rows"]) == 1
+    without = _job(space.consumer, agreement,
+                   "SELECT SUM(amount) AS s FROM visits WHERE ward <> 'icu'")  # fmt: skip
+    assert without["state"] == "RELEASED" and without["result"]["rows"] == []
+    wards = _job(space.consumer, agreement,
+                 "SELECT ward, SUM(amount) FROM visits GROUP BY ward ORDER BY ward")  # fmt: skip
+    assert len(wards["result"]["rows"]) == 4  # the fifth would complete the subtraction
+    same_again = _job(space.consumer, agreement, "SELECT SUM(amount) AS s FROM visits")
+    assert same_again["result"] == everyone["result"]  # asking the same thing is free
+
+
+def test_personal_information_gets_differential_privacy_unless_declared(
+    space: Space, tmp_path: Path
+) -> None:
+    _data(tmp_path / "visits.parquet")
+    with space.provider.client() as p:
+        personal = p.call("POST", "/api/datasets", {
+            "path": str(tmp_path / "visits.parquet"), "title": "visits", "computeRule": RULE,
+            "declaration": {"personalInformation": True}})  # fmt: skip
+        declared = p.call("POST", "/api/datasets", {
+            "path": str(tmp_path / "visits.parquet"), "title": "visits",
+            "computeRule": {**RULE, "thresholdOnly": {"reason": "ward totals, reviewed by the DPO"}},
+            "declaration": {"personalInformation": True}})  # fmt: skip
+        with pytest.raises(Exception, match="has no column nurse"):
+            p.call("POST", "/api/datasets", {
+                "path": str(tmp_path / "visits.parquet"), "title": "visits",
+                "computeRule": {**RULE, "columns": {**RULE["columns"], "nurse": ["group"]}}})  # fmt: skip
+    with space.consumer.client() as c:
+        offered = c.call("POST", "/api/catalog", {"address": space.provider.dsp})
+    rules = {
+        d["@id"]: d.get("https://w3id.org/trustspace/ns/analysisRule") for d in offered["dataset"]
+    }
+    assert rules[personal["id"]]["dp"]["epsilonPerQuery"] == 1.0
+    assert rules[declared["id"]]["thresholdOnly"]["reason"] == "ward totals, reviewed by the DPO"
+    db = sqlite3.connect(space.provider.dir / "trustspace.db")
+    logged = dict(
+        db.execute("SELECT subject, data FROM evidence WHERE kind = 'compute-privacy'").fetchall()
+    )
+    db.close()
+    assert '"privacy":"differential"' in logged[personal["id"]]
+    assert "reviewed by the DPO" in logged[declared["id"]]
+    neg = negotiate(space.consumer, space.provider, personal["id"])
+    job = _job(
+        space.consumer, neg["agreementId"], "SELECT ward, COUNT(*) AS n FROM visits GROUP BY ward"
+    )
+    assert job["state"] == "RELEASED" and job["result"]["noise"] == "laplace"
+
+
+def test_the_mock_of_someone_elses_agreement_is_plainly_missing(
+    space: Space, tmp_path: Path
+) -> None:
+    agreement = _setup(space, tmp_path, RULE)
+    with space.provider.client() as p, pytest.raises(Exception, match="HTTP 404") as err:
+        p.call("GET", f"/api/compute/mock/{agreement}")
+    assert "where this node is the consumer" in str(err.value)

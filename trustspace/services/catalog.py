@@ -253,6 +253,7 @@ def publish(
             profile = _scan(files)
         personal = holds_personal_information(profile, declaration)
         compute_rule = with_privacy_default(compute_rule, personal)
+        _check_rule_columns(rule, profile, [f.name for f in files])
         try:
             parse_rule(compute_rule)
         except GuardError as exc:
@@ -308,6 +309,29 @@ def publish(
         if privacy is not None:  # how compute results are protected, and who declared what
             evidence.record(tx, at=now, kind="compute-privacy", subject=dataset.id, data=privacy)
     return dataset, offer
+
+
+def _check_rule_columns(rule: Rule, profile: dict[str, Any] | None, names: list[str]) -> None:
+    """Every column the rule names is a column of its table's file (a missing one would fail
+    every job)."""
+    per_file = (profile or {}).get("files") if len(names) > 1 else {names[0]: profile}
+    if not isinstance(per_file, dict):
+        return
+    for name, described in per_file.items():
+        columns = {
+            c.get("name") for c in (described or {}).get("columns", []) if isinstance(c, dict)
+        }
+        table = fileset.table_name(name) if len(names) > 1 else rule.table
+        if not columns or table not in rule.tables:
+            continue
+        wanted = set(rule.roles(table))
+        if table == rule.table:
+            wanted |= {rule.entity, *(j.left for j in rule.joins)}
+        wanted |= {j.right for j in rule.joins if j.table == table}
+        missing = sorted(wanted - columns)
+        if missing:
+            raise Refused(f"analysis rule: {name} has no column {', '.join(missing)}"
+                          f" (its columns: {', '.join(sorted(str(c) for c in columns))})")  # fmt: skip
 
 
 def holds_personal_information(

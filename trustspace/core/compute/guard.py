@@ -694,7 +694,9 @@ def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | N
           order: list[Order], limit: int | None, offset: int) -> Plan:  # fmt: skip
     keys = tuple(guard._ref(t, c) for t, c in guard.keys)
     row_columns: list[exp.Expr] = [guard._ref(rule.table, rule.entity)]
-    for table in guard.render:
+    # A row class is what no query can split.  When each row is a different entity (the
+    # provider says so), the entity alone is that; otherwise every column the rule names.
+    for table in [] if rule.entity_per_row and not rule.joins else guard.render:
         if table != rule.table:
             row_columns.append(exp.Literal.string(f"join:{table}"))
             spec = next(j for j in rule.joins if j.table == table)
