@@ -205,16 +205,15 @@ def compute_routes(node: Node) -> list[BaseRoute]:
 
 
 def _call(node: Node, method: str, url: str, peer: str, body: Any) -> Any:
-    response = node.http.request(
-        method, url, json=body, headers={"Authorization": node.authorization(peer)}
+    from trustspace.services import peers  # the one outbound seam: RemoteError, 502 or 504
+
+    answer = peers.call(
+        node.http, method, url, peer_id=peer, authorization=node.authorization, body=body
     )
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"error": response.text[:300]}
-    if response.status_code >= 300:
-        raise RemoteError(
-            response.status_code,
-            f"{url} answered {response.status_code}: {answer.get('error', answer)}",
-        )
+    # A job's answer is read field by field by the callers: one without them is a failed peer.
+    job_fields = {"id", "query", "querySha256", "purpose", "state", "reason", "result",
+                  "resultSha256"}  # fmt: skip
+    if "/compute/jobs" in url and not job_fields <= answer.keys():
+        missing = ", ".join(sorted(job_fields - answer.keys()))
+        raise RemoteError(None, f"{url} answered a compute job without {missing}")
     return answer

@@ -3,6 +3,11 @@
 Start-up order matters: migrate the store, release outbox leases left by a
 killed process (SQLite only: one process owns the file), then start the worker
 so every process interrupted by a crash resumes.
+
+The HTTP app is wrapped in the edge (:mod:`trustspace.edge`: body bounds and
+error bodies per surface); every call to another node goes through
+:mod:`trustspace.services.peers`.  A refused unauthenticated request is counted
+in the bounded refusal log (:mod:`trustspace.store.audit`), not logged one by one.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from trustspace import edge
 from trustspace.api import api_routes
 from trustspace.computeapi import compute_routes
-from trustspace.dataplane.server import Denied, Grant, pull_routes
+from trustspace.dataplane.server import MAX_API_BODY, Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
     StoreReplayGuard,
@@ -43,11 +49,12 @@ from trustspace.operator.federation import Federation
 from trustspace.operator.listings import Listings
 from trustspace.operator.routes import operator_routes
 from trustspace.operator.service import LocalAnchors, Operator
-from trustspace.services import compute, listing, transfers
+from trustspace.services import compute, listing, peers, transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
+from trustspace.services.peers import RemoteError
 from trustspace.settings import Settings
 from trustspace.store import audit, evidence, repo
 from trustspace.store.db import Database
@@ -77,21 +84,17 @@ def _claimed_issuer(authorization: str | None) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-class StripTrailingSlash:
-    """Treat ``/path/`` as ``/path`` (peers differ on callback addresses)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
-            scope = dict(scope)
-            scope["path"] = scope["path"].rstrip("/")
-        await self.app(scope, receive, send)
+def _check(settings: Settings) -> None:
+    positive = ("max_body_bytes", "body_timeout", "header_timeout", "max_connections",
+                "peer_timeout", "refusal_window", "refusal_rows")  # fmt: skip
+    for name in positive:
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"setting {name} must be more than 0")
 
 
 class Node:
     def __init__(self, settings: Settings) -> None:
+        _check(settings)
         self.settings = settings
         self.on_stop: list[Callable[[], object]] = []
         data = settings.data_path
@@ -113,8 +116,10 @@ class Node:
             standing=self.standing,
             own_region=self.own_region,
         )
+        wait = settings.peer_timeout
         self.http = httpx.Client(
-            timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
+            timeout=httpx.Timeout(wait, connect=min(wait, 5.0)),
+            limits=httpx.Limits(max_connections=64),
         )
         self._verified: dict[str, MemberClaims] = {}
         token_auth = TokenAuthenticator(self._verifier(settings), time.time, seen=self._seen)
@@ -151,6 +156,9 @@ class Node:
         self.computer = Periodic("compute-jobs", 0.2, self._run_jobs)
         self.checkpointer = Periodic(
             "evidence-checkpoints", settings.checkpoint_interval, self.checkpoint
+        )
+        self.refusal_summaries = Periodic(
+            "refusal-summaries", settings.refusal_window, self.summarize_refusals
         )
         self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
@@ -235,14 +243,11 @@ class Node:
             if url is None or (op_id, seq) in done:
                 continue
             try:
-                response = self.http.post(
-                    url + "/operator/checkpoints",
-                    json={"seq": seq, "hash": digest},
-                    headers={"Authorization": self.authorization(op_id)},
-                )
-                response.raise_for_status()
-                token = str(response.json()["checkpoint"])
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                answer = peers.call(self.http, "POST", url + "/operator/checkpoints",
+                                    peer_id=op_id, authorization=self.authorization,
+                                    body={"seq": seq, "hash": digest})  # fmt: skip
+                token = str(answer["checkpoint"])
+            except (RemoteError, KeyError) as exc:
                 log.warning("checkpoint at %s failed: %s", op_id, exc)
                 continue
             signed.append({"operator": op_id, "seq": seq, "token": token})
@@ -263,7 +268,7 @@ class Node:
             if url is not None:
                 try:
                     listing.report_trades(self.ctx, self.http, self.authorization, (op_id, url))
-                except Refused as exc:
+                except (Refused, RemoteError) as exc:
                     log.warning("trade reports to %s: %s", op_id, exc.reason)
 
     def _run_jobs(self) -> None:
@@ -322,16 +327,27 @@ class Node:
             return self.operator_client.standing(participant_id)
         return None
 
-    def authenticate(self, authorization: str | None, path: str = "dsp") -> str:
-        """Who sent this request; a refusal is logged with its reason and raised."""
+    def authenticate(self, authorization: str | None, surface: str = "dsp") -> str:
+        """Who sent this request; a refusal is counted in the refusal log and raised."""
         try:
             return self.auth.authenticate(authorization)
         except AuthError as exc:
             issuer = _claimed_issuer(authorization)
-            log.warning("refused %s from %s: %s", path, issuer or "?", exc.reason)
-            with self.db.tx(durable=False) as tx:
-                audit.record_auth_failure(tx, time.time(), path, issuer, exc.reason)
+            log.warning("refused %s from %s: %s", audit.clip(surface), audit.clip(issuer or "?"),
+                        audit.clip(exc.reason))  # fmt: skip
+            self._refused(surface, issuer, exc.reason)
             raise
+
+    def _refused(self, surface: str, issuer: str | None, reason: str) -> None:
+        with self.db.tx(durable=False) as tx:
+            audit.record_refusal(tx, time.time(), surface, issuer, reason,
+                                 window=self.settings.refusal_window,
+                                 max_rows=self.settings.refusal_rows)  # fmt: skip
+
+    def summarize_refusals(self) -> int:
+        """Write the evidence summaries of refusal windows that have closed."""
+        with self.db.tx(durable=False) as tx:
+            return audit.summarize(tx, time.time(), self.settings.refusal_window)
 
     def authorization(self, peer_id: str) -> str:
         credentials = self.membership.credentials()
@@ -350,10 +366,10 @@ class Node:
         answers its manifest there, and each file at ``<address>/<name>``."""
         try:
             tp, dataset = transfers.authorize(self.ctx, transfer_id, token)
-        except NotFound as exc:
-            self._refused_access(transfer_id, exc.reason)
+        except NotFound as exc:  # no such transfer, or not its token: the caller is unknown
+            self._refused("data", None, exc.reason)
             raise Denied(401, exc.reason) from exc
-        except Refused as exc:
+        except Refused as exc:  # the transfer's own token, at a moment it may not read
             self._refused_access(transfer_id, exc.reason)
             raise Denied(403, exc.reason) from exc
         if dataset.api is not None:
@@ -401,7 +417,7 @@ class Node:
     def _refused_access(self, transfer_id: str, reason: str) -> None:
         with self.db.tx() as tx:
             evidence.record(tx, at=time.time(), kind="data-access", subject=transfer_id,
-                            data={"allowed": False, "reason": reason})  # fmt: skip
+                            data={"allowed": False, "reason": audit.clip(reason)})  # fmt: skip
 
     def _consume(self, transfer_id: str) -> None:
         try:
@@ -437,11 +453,16 @@ class Node:
             )
 
         handlers: dict[Any, Any] = {
-            exc: unavailable
-            for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)
-        }
-        return StripTrailingSlash(
-            Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+            **edge.exception_handlers(),
+            **{exc: unavailable
+               for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)},
+        }  # fmt: skip
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        return edge.BodyLimit(
+            edge.StripTrailingSlash(app),
+            limit=self.settings.max_body_bytes,
+            timeout=self.settings.body_timeout,
+            limits={"/data/": MAX_API_BODY},
         )
 
     def start(self) -> None:
@@ -458,12 +479,14 @@ class Node:
         if self.federation is not None:
             self.crawler.start()
         self.checkpointer.start()
+        self.refusal_summaries.start()
         compute.requeue_interrupted(self.ctx)
         self.computer.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
         self.computer.stop()
+        self.refusal_summaries.stop()
         self.checkpointer.stop()
         self.crawler.stop()
         if self.operator_client is not None:

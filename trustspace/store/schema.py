@@ -424,4 +424,33 @@ def _v9(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(dialect: str) -> list[str]:
+    # Refused requests counted per time window instead of one row each (and evidence entry
+    # each); the old one-row-per-refusal log is folded into minute windows, its text cut.
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    window = "floor(at / 60) * 60" if dialect == "postgresql" else "CAST(at / 60 AS INTEGER) * 60"
+    return [
+        f"""CREATE TABLE refusals (
+            window_start {real} NOT NULL,
+            surface TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count {big} NOT NULL,
+            first_at {real} NOT NULL,
+            last_at {real} NOT NULL,
+            summarized INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (window_start, surface, issuer, reason)
+        )""",
+        "CREATE INDEX refusals_open ON refusals (summarized, window_start)",
+        "CREATE INDEX refusals_recent ON refusals (last_at)",
+        "INSERT INTO refusals (window_start, surface, issuer, reason, count, first_at, last_at,"
+        f" summarized) SELECT {window}, substr(path, 1, 200), substr(COALESCE(issuer, ''), 1, 200),"
+        " substr(reason, 1, 200), COUNT(*), MIN(at), MAX(at), 1 FROM auth_failures"
+        f" GROUP BY {window}, substr(path, 1, 200), substr(COALESCE(issuer, ''), 1, 200),"
+        " substr(reason, 1, 200)",
+        "DROP TABLE auth_failures",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
