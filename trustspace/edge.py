@@ -18,6 +18,7 @@ Rules, for every route of the node (DSP, data plane, management API, operator, T
 * A response sent before the request body was read whole (a refusal, a 401 before the body,
   an oversized body) carries ``Connection: close`` and uvicorn closes the connection after it,
   so the rest of a large body is neither buffered nor read.
+* A path with a NUL character is answered 400; ``/path/`` is served as ``/path``.
 * **Error bodies** are those of the surface the path belongs to (:func:`surface_error`): the DSP
   error object of the area (catalog, negotiation, transfer) under the DSP base path, else
   ``{"error": reason}``.  The same goes for unknown paths (404), wrong methods (405), JSON too
@@ -48,7 +49,7 @@ from trustspace.services.peers import RemoteError
 __all__ = [
     "MAX_HEADER_BYTES",
     "BodyLimit",
-    "StripTrailingSlash",
+    "NormalPath",
     "exception_handlers",
     "http_protocol",
     "surface_error",
@@ -70,16 +71,24 @@ def surface_error(path: str, status: int, code: str, reason: str) -> Response:
     )
 
 
-class StripTrailingSlash:
-    """Treat ``/path/`` as ``/path`` (peers differ on callback addresses)."""
+class NormalPath:
+    """Treat ``/path/`` as ``/path`` (peers differ on callback addresses); refuse a path with a
+    NUL character (``%00``) with 400, as no id holds one and some stores cannot look it up."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, error: ErrorBody = surface_error) -> None:
         self.app = app
+        self.error = error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
-            scope = dict(scope)
-            scope["path"] = scope["path"].rstrip("/")
+        if scope["type"] == "http":
+            if "\x00" in scope["path"]:
+                response = self.error(scope["path"].replace("\x00", ""), 400, "bad-path",
+                                      "the path holds a NUL character")  # fmt: skip
+                await response(scope, receive, send)
+                return
+            if len(scope["path"]) > 1 and scope["path"].endswith("/"):
+                scope = dict(scope)
+                scope["path"] = scope["path"].rstrip("/")
         await self.app(scope, receive, send)
 
 
@@ -235,7 +244,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     max_connections: ClassVar[int] = 512
 
     _header_timer: asyncio.TimerHandle | None = None
-    _header_bytes = 0
+    _header_bytes = 0  # bytes received while the headers were incomplete
+    _parsed_bytes = 0  # request line and header fields parsed
+    _oversized = False
     _over_limit = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -261,9 +272,30 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 self._cancel_header_timer()
-                self._close_with(431, "Request Header Fields Too Large",
-                                 f"the request line and headers are at most {MAX_HEADER_BYTES}"
-                                 " bytes")  # fmt: skip
+                self._oversized = True
+                self.send_400_response("")
+
+    def _count(self, n: int) -> None:
+        self._parsed_bytes += n
+        if self._parsed_bytes > MAX_HEADER_BYTES:
+            self._oversized = True
+            # Raised into the parser, which stops; uvicorn then calls send_400_response.
+            raise ValueError("header block too large")
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._oversized:
+            super().send_400_response(msg)
+            return
+        self._close_with(431, "Request Header Fields Too Large",
+                         f"the request line and headers are at most {MAX_HEADER_BYTES} bytes")  # fmt: skip
 
     def _close_with(self, status: int, phrase: str, reason: str) -> None:
         self.transport.write(_plain(status, phrase, reason))
@@ -271,7 +303,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()
-        self._header_bytes = 0
+        self._header_bytes = self._parsed_bytes = 0
         self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
 
     def _cancel_header_timer(self) -> None:

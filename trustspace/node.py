@@ -445,6 +445,7 @@ class Node:
             *compute_routes(self),
             *extra,
         ]
+        self.routes = routes
 
         async def unavailable(request: Request, exc: Exception) -> Response:
             log.error("database unavailable: %s", exc)
@@ -452,14 +453,23 @@ class Node:
                 {"error": "the database is unavailable; try again"}, status_code=503
             )
 
+        async def unstorable(request: Request, exc: Exception) -> Response:
+            # A value the database cannot hold (a NUL character, a number out of range) came
+            # from the request: that is bad input, not a failure of the node.
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return edge.surface_error(request.url.path, 400, "bad-value",
+                                      "the request holds a value that cannot be stored")  # fmt: skip
+
         handlers: dict[Any, Any] = {
             **edge.exception_handlers(),
             **{exc: unavailable
                for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)},
+            psycopg.DataError: unstorable,
+            OverflowError: unstorable,
         }  # fmt: skip
         app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
         return edge.BodyLimit(
-            edge.StripTrailingSlash(app),
+            edge.NormalPath(app),
             limit=self.settings.max_body_bytes,
             timeout=self.settings.body_timeout,
             limits={"/data/": MAX_API_BODY},

@@ -4,7 +4,7 @@ A request refused before its sender is known (a token that does not verify, a da
 that matches no transfer) costs the store a counter, not a row and an evidence entry of its own:
 
 * the text the caller chose (the issuer it claims, the reason its token fails, the surface) is
-  cut to ``CLIP`` (200) characters;
+  cut to ``CLIP`` (200) characters, and NUL characters replaced;
 * refusals are counted per time window of ``window`` seconds (setting ``refusal_window``): one
   row per surface, issuer and reason, with the count and the first and last time;
 * a window holds at most ``max_rows`` such rows (setting ``refusal_rows``); refusals that would
@@ -36,7 +36,8 @@ _LOCK = 7_242_319  # the advisory lock key of refusal recording (PostgreSQL)
 
 
 def clip(text: str | None) -> str:
-    text = text or ""
+    """At most ``CLIP`` characters, none of them NUL (which PostgreSQL cannot store)."""
+    text = (text or "").replace("\x00", "\ufffd")
     return text if len(text) <= CLIP else text[: CLIP - 3] + "..."
 
 
