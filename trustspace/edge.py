@@ -22,8 +22,9 @@ Rules, for every route of the node (DSP, data plane, management API, operator, T
 * **Error bodies** are those of the surface the path belongs to (:func:`surface_error`): the DSP
   error object of the area (catalog, negotiation, transfer) under the DSP base path, else
   ``{"error": reason}``.  The same goes for unknown paths (404), wrong methods (405), JSON too
-  deep for a handler (``RecursionError``, 400) and failed peers (``RemoteError``: 502 or 504),
-  through :func:`exception_handlers`.
+  deep for a handler (``RecursionError``, 400), values the store cannot hold (400), failed
+  peers (``RemoteError``: 502 or 504) and an unavailable database (503), through
+  :func:`exception_handlers`.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import anyio
+import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -198,7 +202,8 @@ class BodyLimit:
 
 
 def exception_handlers() -> dict[Any, Callable[[Request, Exception], Any]]:
-    """Starlette exception handlers answering with the surface's error body."""
+    """The app's one table from exceptions to answers, each with the surface's error body
+    (Starlette looks a handler up by the exception's class hierarchy)."""
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -220,11 +225,28 @@ def exception_handlers() -> dict[Any, Callable[[Request, Exception], Any]]:
         assert isinstance(exc, RemoteError)
         return surface_error(request.url.path, exc.http_status, "peer-failed", exc.reason)
 
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        # A value the database cannot hold (a NUL character, a number out of range) came from
+        # the request: that is bad input, not a failure of the node.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return surface_error(request.url.path, 400, "bad-value",
+                             "the request holds a value that cannot be stored")  # fmt: skip
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.error("database unavailable: %s", exc)
+        return surface_error(request.url.path, 503, "unavailable",
+                             "the database is unavailable; try again")  # fmt: skip
+
     return {
         HTTPException: http_error,
         RecursionError: too_deep,
         JsonError: not_json,
         RemoteError: peer_failed,
+        psycopg.DataError: unstorable,
+        OverflowError: unstorable,
+        **dict.fromkeys(
+            (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError), unavailable
+        ),
     }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,11 +23,7 @@ from urllib.parse import quote
 
 import httpx
 import jwt
-import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -447,27 +442,8 @@ class Node:
         ]
         self.routes = routes
 
-        async def unavailable(request: Request, exc: Exception) -> Response:
-            log.error("database unavailable: %s", exc)
-            return JSONResponse(
-                {"error": "the database is unavailable; try again"}, status_code=503
-            )
-
-        async def unstorable(request: Request, exc: Exception) -> Response:
-            # A value the database cannot hold (a NUL character, a number out of range) came
-            # from the request: that is bad input, not a failure of the node.
-            log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return edge.surface_error(request.url.path, 400, "bad-value",
-                                      "the request holds a value that cannot be stored")  # fmt: skip
-
-        handlers: dict[Any, Any] = {
-            **edge.exception_handlers(),
-            **{exc: unavailable
-               for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)},
-            psycopg.DataError: unstorable,
-            OverflowError: unstorable,
-        }  # fmt: skip
-        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        app = Starlette(routes=routes, lifespan=lifespan,
+                        exception_handlers=edge.exception_handlers())  # fmt: skip
         return edge.BodyLimit(
             edge.NormalPath(app),
             limit=self.settings.max_body_bytes,
