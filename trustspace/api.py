@@ -2,13 +2,17 @@
 
 Authenticated with ``Authorization: Bearer <management_key>``; with no key
 configured the API is off (every call 401).  Errors are ``{"error": reason}``
-with a 4xx status; nothing here answers 500 for bad input.
+with a 4xx status; nothing here answers 500 for bad input.  A body is a JSON
+object read by :func:`trustspace.core.jsondoc.loads` (400 when it is not one,
+or nests too deep), after :mod:`trustspace.edge` bounded its size.  Exceptions
+map to statuses through one table, :data:`STATUS`; a peer that failed
+(:class:`~trustspace.services.peers.RemoteError`) is 502, or 504 when it did
+not answer in time.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from trustspace.core import jsondoc
 from trustspace.core import messages as m
 from trustspace.core.machine import TransitionError
 from trustspace.core.odrl.vocab import describe as describe_vocabulary
-from trustspace.dsp.client import RemoteError
-from trustspace.services import catalog, listing, negotiations, transfers
+from trustspace.services import catalog, listing, negotiations, peers, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
+from trustspace.services.peers import RemoteError
 from trustspace.services.policy import PolicyDenied
 from trustspace.store import Conflict, audit, certs, evidence, repo, usage
 from trustspace.trust.membership import MembershipError
@@ -65,10 +70,50 @@ def _object(body: Any, key: str) -> dict[str, Any] | None:
 
 PUBLIC = "<public>"
 
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (PolicyDenied, 403),
+    (BadRequest, 400),
+    (Refused, 400),
+    (m.MessageError, 400),
+    (TransitionError, 409),
+    (Conflict, 409),
+    (NotFound, 404),
+)
+"""Exceptions a handler may raise and the status each answers, looked up by the exception's
+class hierarchy (the first entry that matches wins).  A policy denial is 403 on the routes for
+other participants and 400 on the management API, where it is the operator's own request."""
+
+
+def failure(exc: Exception, *, denial: int = 403) -> JSONResponse | None:
+    """The answer for an exception from a handler; None for one that is a bug."""
+    if isinstance(exc, RemoteError):
+        return JSONResponse({"error": exc.reason}, status_code=exc.http_status)
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            body: dict[str, Any] = {"error": str(exc)}
+            if isinstance(exc, PolicyDenied):
+                if denial != 403:
+                    return JSONResponse(body, status_code=denial)
+                body["reasons"] = exc.reasons
+            return JSONResponse(body, status_code=status)
+    return None
+
+
+async def json_object(request: Request) -> dict[str, Any] | JSONResponse:
+    """The request body as a JSON object (an empty body is ``{}``), or the 400 answer."""
+    raw = await request.body()
+    try:
+        body = jsondoc.loads(raw) if raw.strip() else {}
+    except jsondoc.JsonError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+    return body
+
 
 def json_endpoint(key: str | None) -> Callable[..., Callable[[Request], Awaitable[Response]]]:
     """JSON handlers behind the management key (or open to anyone with ``key=PUBLIC``): the
-    body must be a JSON object; service errors map to 400/404/409/502."""
+    body must be a JSON object; exceptions map through :data:`STATUS`."""
 
     def endpoint(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -79,29 +124,16 @@ def json_endpoint(key: str | None) -> Callable[..., Callable[[Request], Awaitabl
                 return JSONResponse({"error": "missing or wrong management key"}, status_code=401)
             body: Any = None
             if request.method == "POST":
-                raw = await request.body()
-                if raw:
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        return JSONResponse(
-                            {"error": "the body is not valid JSON"}, status_code=400
-                        )
-                if body is not None and not isinstance(body, dict):
-                    return JSONResponse(
-                        {"error": "the body must be a JSON object"}, status_code=400
-                    )
-                body = body or {}
+                body = await json_object(request)
+                if isinstance(body, Response):
+                    return body
             try:
                 result = await run_in_threadpool(handler, request, body)
-            except (BadRequest, Refused, m.MessageError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            except (TransitionError, Conflict) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=409)
-            except NotFound as exc:
-                return JSONResponse({"error": exc.reason}, status_code=404)
-            except RemoteError as exc:
-                return JSONResponse({"error": exc.reason}, status_code=502)
+            except Exception as exc:
+                answer = failure(exc, denial=400)
+                if answer is None:
+                    raise
+                return answer
             return JSONResponse(result, status_code=status)
 
         return run
@@ -110,6 +142,13 @@ def json_endpoint(key: str | None) -> Callable[..., Callable[[Request], Awaitabl
 
 
 PeerHandler = Callable[[str, Request, Any], Any]
+
+
+def surface(request: Request) -> str:
+    """Where a request arrived, for the refusal log: the route's path template (ids the caller
+    chose are not kept), else the path."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "") or request.url.path)
 
 
 def signed_endpoint(node: Node) -> Callable[..., Callable[[Request], Awaitable[Response]]]:
@@ -123,26 +162,22 @@ def signed_endpoint(node: Node) -> Callable[..., Callable[[Request], Awaitable[R
         async def run(request: Request) -> Response:
             try:
                 principal = node.authenticate(
-                    request.headers.get("authorization"), request.url.path
+                    request.headers.get("authorization"), surface(request)
                 )
             except AuthError as exc:
                 return JSONResponse({"error": exc.reason}, status_code=401)
             body: Any = {}
             if request.method == "POST":
-                try:
-                    body = json.loads(await request.body() or b"{}")
-                except ValueError:
-                    return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
-                if not isinstance(body, dict):
-                    return JSONResponse({"error": "the body must be an object"}, status_code=400)
+                body = await json_object(request)
+                if isinstance(body, Response):
+                    return body
             try:
                 result = await run_in_threadpool(handler, principal, request, body)
-            except PolicyDenied as exc:
-                return JSONResponse({"error": exc.reason, "reasons": exc.reasons}, status_code=403)
-            except Refused as exc:
-                return JSONResponse({"error": exc.reason}, status_code=400)
-            except NotFound as exc:
-                return JSONResponse({"error": exc.reason}, status_code=404)
+            except Exception as exc:
+                answer = failure(exc)
+                if answer is None:
+                    raise
+                return answer
             return JSONResponse(result, status_code=status)
 
         return run
@@ -326,17 +361,8 @@ def api_routes(node: Node) -> list[BaseRoute]:
         if url is None:
             raise BadRequest(f"operator {operator_id!r} is not configured")
         query = {k: str(v) for k, v in body.items() if k != "operator" and v not in (None, "")}
-        response = node.http.get(
-            url + "/operator/catalog/search",
-            params=query,
-            headers={"Authorization": node.authorization(operator_id)},
-        )
-        if response.status_code >= 300:
-            raise RemoteError(
-                response.status_code,
-                f"{url} answered {response.status_code}: {response.text[:300]}",
-            )
-        return response.json()
+        return peers.call(node.http, "GET", url + "/operator/catalog/search", params=query,
+                          peer_id=operator_id, authorization=node.authorization)  # fmt: skip
 
     def evidence_head(request: Request, body: Any) -> Any:
         with ctx.db.tx() as tx:
@@ -382,20 +408,9 @@ def api_routes(node: Node) -> list[BaseRoute]:
         assert method is not None and path is not None
         if method not in ("GET", "POST") or not path.startswith("/operator/"):
             raise BadRequest("only GET or POST to /operator/... paths")
-        response = node.http.request(
-            method,
-            url + path,
-            json=body.get("body") if method == "POST" else None,
-            headers={"Authorization": node.authorization(operator_id)},
-        )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {"error": response.text[:300]}
-        if response.status_code >= 300:
-            raise RemoteError(response.status_code, f"{url}{path} answered {response.status_code}:"
-                              f" {answer.get('error', answer) if isinstance(answer, dict) else answer}")  # fmt: skip
-        return answer
+        return peers.call(node.http, method, url + path, peer_id=operator_id,
+                          authorization=node.authorization, expect_object=False,
+                          body=body.get("body") if method == "POST" else None)  # fmt: skip
 
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()

@@ -84,6 +84,7 @@ def serve(config: Path | None, **flags: Any) -> None:
 
     import uvicorn
 
+    from trustspace.edge import http_protocol
     from trustspace.node import Node
 
     s = _load(config, flags)
@@ -118,6 +119,7 @@ def serve(config: Path | None, **flags: Any) -> None:
         log_level=str(s.log_level).lower(),
         access_log=False,
         lifespan="on",
+        http=http_protocol(s.header_timeout, s.max_connections),
     )
 
 

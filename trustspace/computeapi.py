@@ -22,7 +22,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
@@ -288,19 +287,21 @@ def compute_routes(node: Node) -> list[BaseRoute]:
 
 
 def _call(node: Node, method: str, url: str, peer: str, body: Any) -> Any:
-    try:
-        response = node.http.request(
-            method, url, json=body, headers={"Authorization": node.authorization(peer)}
-        )
-    except httpx.HTTPError as exc:
-        raise RemoteError(None, f"{url} is unreachable: {exc}") from None
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"error": response.text[:300]}
-    if response.status_code >= 300:
-        raise RemoteError(
-            response.status_code,
-            f"{url} answered {response.status_code}: {answer.get('error', answer)}",
-        )
+    from trustspace.services import peers  # the one outbound seam: RemoteError, 502 or 504
+
+    listing = method == "GET" and url.split("?")[0].endswith("/compute/jobs")
+    answer = peers.call(node.http, method, url, peer_id=peer, authorization=node.authorization,
+                        body=body, expect_object=not listing)  # fmt: skip
+    # A job's answer is read field by field by the callers: one without them is a failed peer.
+    job_fields = {"id", "query", "querySha256", "purpose", "state", "reason", "result",
+                  "resultSha256"}  # fmt: skip
+    jobs_answered = answer if listing else [answer] if "/compute/jobs" in url else []
+    if listing and not isinstance(answer, list):
+        raise RemoteError(None, f"{url} did not answer with a list of compute jobs")
+    for job in jobs_answered:
+        if not isinstance(job, dict) or not job_fields <= job.keys():
+            missing = ", ".join(
+                sorted(job_fields - (job.keys() if isinstance(job, dict) else set()))
+            )
+            raise RemoteError(None, f"{url} answered a compute job without {missing}")
     return answer

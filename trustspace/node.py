@@ -5,6 +5,11 @@ killed process (SQLite only: one process owns the file), remove the partial copi
 of publishes a killed process left in the blob folder (only those no live process
 owns: replicas may share it, see :mod:`trustspace.store.blobs`), then start the
 worker so every process interrupted by a crash resumes.
+
+The HTTP app is wrapped in the edge (:mod:`trustspace.edge`: body bounds and
+error bodies per surface); every call to another node goes through
+:mod:`trustspace.services.peers`.  A refused unauthenticated request is counted
+in the bounded refusal log (:mod:`trustspace.store.audit`), not logged one by one.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,18 +25,15 @@ from urllib.parse import quote
 
 import httpx
 import jwt
-import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from trustspace import edge
 from trustspace.api import api_routes
 from trustspace.computeapi import compute_routes
 from trustspace.core.compute import Limits
-from trustspace.dataplane.server import Denied, Grant, pull_routes
+from trustspace.dataplane.server import MAX_API_BODY, Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
     StoreReplayGuard,
@@ -46,11 +47,12 @@ from trustspace.operator.federation import Federation
 from trustspace.operator.listings import Listings
 from trustspace.operator.routes import operator_routes
 from trustspace.operator.service import LocalAnchors, Operator
-from trustspace.services import compute, listing, transfers
+from trustspace.services import compute, listing, peers, transfers
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
+from trustspace.services.peers import RemoteError
 from trustspace.settings import Settings
 from trustspace.store import audit, blobs, evidence, repo
 from trustspace.store.db import Database
@@ -80,21 +82,17 @@ def _claimed_issuer(authorization: str | None) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-class StripTrailingSlash:
-    """Treat ``/path/`` as ``/path`` (peers differ on callback addresses)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope["path"]) > 1 and scope["path"].endswith("/"):
-            scope = dict(scope)
-            scope["path"] = scope["path"].rstrip("/")
-        await self.app(scope, receive, send)
+def _check(settings: Settings) -> None:
+    positive = ("max_body_bytes", "body_timeout", "header_timeout", "max_connections",
+                "peer_timeout", "refusal_window", "refusal_rows")  # fmt: skip
+    for name in positive:
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"setting {name} must be more than 0")
 
 
 class Node:
     def __init__(self, settings: Settings) -> None:
+        _check(settings)
         self.settings = settings
         self.on_stop: list[Callable[[], object]] = []
         data = settings.data_path
@@ -119,8 +117,10 @@ class Node:
                 settings.compute_max_query_bytes, settings.compute_max_query_tokens
             ),
         )
+        wait = settings.peer_timeout
         self.http = httpx.Client(
-            timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
+            timeout=httpx.Timeout(wait, connect=min(wait, 5.0)),
+            limits=httpx.Limits(max_connections=64),
         )
         self._verified: dict[str, MemberClaims] = {}
         token_auth = TokenAuthenticator(self._verifier(settings), time.time, seen=self._seen)
@@ -157,6 +157,9 @@ class Node:
         self.computer = Periodic("compute-jobs", 0.2, self._run_jobs)
         self.checkpointer = Periodic(
             "evidence-checkpoints", settings.checkpoint_interval, self.checkpoint
+        )
+        self.refusal_summaries = Periodic(
+            "refusal-summaries", settings.refusal_window, self.summarize_refusals
         )
         self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
@@ -241,14 +244,11 @@ class Node:
             if url is None or (op_id, seq) in done:
                 continue
             try:
-                response = self.http.post(
-                    url + "/operator/checkpoints",
-                    json={"seq": seq, "hash": digest},
-                    headers={"Authorization": self.authorization(op_id)},
-                )
-                response.raise_for_status()
-                token = str(response.json()["checkpoint"])
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                answer = peers.call(self.http, "POST", url + "/operator/checkpoints",
+                                    peer_id=op_id, authorization=self.authorization,
+                                    body={"seq": seq, "hash": digest})  # fmt: skip
+                token = str(answer["checkpoint"])
+            except (RemoteError, KeyError) as exc:
                 log.warning("checkpoint at %s failed: %s", op_id, exc)
                 continue
             signed.append({"operator": op_id, "seq": seq, "token": token})
@@ -269,7 +269,7 @@ class Node:
             if url is not None:
                 try:
                     listing.report_trades(self.ctx, self.http, self.authorization, (op_id, url))
-                except Refused as exc:
+                except (Refused, RemoteError) as exc:
                     log.warning("trade reports to %s: %s", op_id, exc.reason)
 
     def _run_jobs(self) -> None:
@@ -328,16 +328,27 @@ class Node:
             return self.operator_client.standing(participant_id)
         return None
 
-    def authenticate(self, authorization: str | None, path: str = "dsp") -> str:
-        """Who sent this request; a refusal is logged with its reason and raised."""
+    def authenticate(self, authorization: str | None, surface: str = "dsp") -> str:
+        """Who sent this request; a refusal is counted in the refusal log and raised."""
         try:
             return self.auth.authenticate(authorization)
         except AuthError as exc:
             issuer = _claimed_issuer(authorization)
-            log.warning("refused %s from %s: %s", path, issuer or "?", exc.reason)
-            with self.db.tx(durable=False) as tx:
-                audit.record_auth_failure(tx, time.time(), path, issuer, exc.reason)
+            log.warning("refused %s from %s: %s", audit.clip(surface), audit.clip(issuer or "?"),
+                        audit.clip(exc.reason))  # fmt: skip
+            self._refused(surface, issuer, exc.reason)
             raise
+
+    def _refused(self, surface: str, issuer: str | None, reason: str) -> None:
+        with self.db.tx(durable=False) as tx:
+            audit.record_refusal(tx, time.time(), surface, issuer, reason,
+                                 window=self.settings.refusal_window,
+                                 max_rows=self.settings.refusal_rows)  # fmt: skip
+
+    def summarize_refusals(self) -> int:
+        """Write the evidence summaries of refusal windows that have closed."""
+        with self.db.tx(durable=False) as tx:
+            return audit.summarize(tx, time.time(), self.settings.refusal_window)
 
     def authorization(self, peer_id: str) -> str:
         credentials = self.membership.credentials()
@@ -356,10 +367,10 @@ class Node:
         answers its manifest there, and each file at ``<address>/<name>``."""
         try:
             tp, dataset = transfers.authorize(self.ctx, transfer_id, token)
-        except NotFound as exc:
-            self._refused_access(transfer_id, exc.reason)
+        except NotFound as exc:  # no such transfer, or not its token: the caller is unknown
+            self._refused("data", None, exc.reason)
             raise Denied(401, exc.reason) from exc
-        except Refused as exc:
+        except Refused as exc:  # the transfer's own token, at a moment it may not read
             self._refused_access(transfer_id, exc.reason)
             raise Denied(403, exc.reason) from exc
         if dataset.api is not None:
@@ -407,7 +418,7 @@ class Node:
     def _refused_access(self, transfer_id: str, reason: str) -> None:
         with self.db.tx() as tx:
             evidence.record(tx, at=time.time(), kind="data-access", subject=transfer_id,
-                            data={"allowed": False, "reason": reason})  # fmt: skip
+                            data={"allowed": False, "reason": audit.clip(reason)})  # fmt: skip
 
     def _consume(self, transfer_id: str) -> None:
         try:
@@ -435,19 +446,15 @@ class Node:
             *compute_routes(self),
             *extra,
         ]
+        self.routes = routes
 
-        async def unavailable(request: Request, exc: Exception) -> Response:
-            log.error("database unavailable: %s", exc)
-            return JSONResponse(
-                {"error": "the database is unavailable; try again"}, status_code=503
-            )
-
-        handlers: dict[Any, Any] = {
-            exc: unavailable
-            for exc in (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)
-        }
-        return StripTrailingSlash(
-            Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        app = Starlette(routes=routes, lifespan=lifespan,
+                        exception_handlers=edge.exception_handlers())  # fmt: skip
+        return edge.BodyLimit(
+            edge.NormalPath(app),
+            limit=self.settings.max_body_bytes,
+            timeout=self.settings.body_timeout,
+            limits={"/data/": MAX_API_BODY},
         )
 
     def start(self) -> None:
@@ -465,12 +472,14 @@ class Node:
         if self.federation is not None:
             self.crawler.start()
         self.checkpointer.start()
+        self.refusal_summaries.start()
         compute.requeue_interrupted(self.ctx)
         self.computer.start()
         log.info("node %s up: DSP %s", self.settings.participant_id, self.ctx.dsp_base)
 
     def stop(self) -> None:
         self.computer.stop()
+        self.refusal_summaries.stop()
         self.checkpointer.stop()
         self.crawler.stop()
         if self.operator_client is not None:

@@ -144,6 +144,53 @@ SETTINGS: tuple[Setting, ...] = (
         " countersigned; 0 turns it off.",
         float,
     ),
+    Setting(
+        "max_body_bytes",
+        1 << 20,
+        "Largest request body accepted, in bytes; a larger one is refused with 413 while it"
+        " arrives (the data plane's API calls have their own 1 MiB).",
+        int,
+    ),
+    Setting(
+        "body_timeout",
+        30.0,
+        "Seconds a client has to send a whole request body (408 after).",
+        float,
+    ),
+    Setting(
+        "header_timeout",
+        10.0,
+        "Seconds a client has to send a request's headers after connecting or, on a kept-alive"
+        " connection, after starting the request (408 and closed after).",
+        float,
+    ),
+    Setting(
+        "max_connections",
+        512,
+        "Open client connections at most; one more is answered 503 and closed at once.",
+        int,
+    ),
+    Setting(
+        "peer_timeout",
+        10.0,
+        "Seconds to wait for another node (peer connector or operator) to answer; past it the"
+        " call fails and a management call that needed it answers 504.",
+        float,
+    ),
+    Setting(
+        "refusal_window",
+        60.0,
+        "Seconds per window in which refused unauthenticated requests are counted, one row per"
+        " surface, issuer and reason, and summarized in one evidence entry.",
+        float,
+    ),
+    Setting(
+        "refusal_rows",
+        100,
+        "Distinct refusal rows per window at most; further refusals are counted in one"
+        " overflow row.",
+        int,
+    ),
     Setting("log_level", "info", "Logging level."),
 )
 

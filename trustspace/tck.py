@@ -11,7 +11,6 @@ participant.  The facts themselves live in :mod:`trustspace.tckdata`.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from trustspace import tckdata
+from trustspace.api import json_object
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role, TransitionError
 from trustspace.core.records import Agreement, DataFile, Dataset, Negotiation, Offer
@@ -137,21 +137,12 @@ def _seed_agreement(
 def routes(node: Node) -> list[BaseRoute]:
     ctx = node.ctx
 
-    async def read(request: Request) -> dict[str, Any] | Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse({"error": "the body is not valid JSON"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
-        return body
-
     def need(body: dict[str, Any], *keys: str) -> str | None:
         missing = [k for k in keys if not isinstance(body.get(k), str) or not body[k]]
         return f"missing {', '.join(missing)}" if missing else None
 
     async def negotiation_request(request: Request) -> Response:
-        body = await read(request)
+        body = await json_object(request)
         if isinstance(body, Response):
             return body
         if problem := need(body, "providerId", "offerId", "datasetId", "connectorAddress"):
@@ -171,7 +162,7 @@ def routes(node: Node) -> list[BaseRoute]:
         return JSONResponse(negotiations.view(neg), status_code=201)
 
     async def transfer_request(request: Request) -> Response:
-        body = await read(request)
+        body = await json_object(request)
         if isinstance(body, Response):
             return body
         if problem := need(body, "agreementId", "format", "connectorAddress"):

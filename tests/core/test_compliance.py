@@ -33,6 +33,11 @@ CONSENT = {**GOOD, "legalBasis": {"kind": "consent", "consentRecords": ["urn:con
         ("general", [], {**GOOD, "source": "purchased"}, "needs its contractId"),
         ("general", [], {**GOOD, "rights": {"holding": True}}, "right to operate"),
         ("important", [], None, "declare the data's source"),
+        # Declarations of the wrong shape are problems too, never errors.
+        ("general", ["email"], "a text", "declare the data's source"),
+        ("general", ["email"], {**GOOD, "legalBasis": "consent"}, "without a legal basis"),
+        ("general", ["email"], {**GOOD, "legalBasis": {"kind": ["consent"]}}, "without a legal"),
+        ("general", [], {**GOOD, "source": {"a": 1}}, "source must be one of"),
     ],
 )  # fmt: skip
 def test_listing_rules(

@@ -137,7 +137,7 @@ def test_differential_privacy_budget_noise_and_differencing(space: Space, tmp_pa
     assert third["state"] == "RELEASED"
     spent = _job(space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits")
     assert spent["state"] == "REFUSED"
-    assert "privacy budget of this agreement is exhausted: 3 of 3 spent" in spent["reason"]
+    assert "privacy budget of this product is exhausted: 3 of 3 spent" in spent["reason"]
     refused_avg = _job(space.consumer, agreement, "SELECT AVG(amount) FROM visits")
     assert "not allowed" in refused_avg["reason"]
 
@@ -193,7 +193,7 @@ def test_a_job_interrupted_by_a_restart_runs_once_and_spends_once(tmp_path: Path
                 assert time.monotonic() < deadline, state
                 time.sleep(0.1)
         db = sqlite3.connect(space.provider.dir / "trustspace.db")
-        spent = db.execute("SELECT spent FROM compute_budget").fetchone()[0]
+        spent = db.execute("SELECT spent FROM compute_spent").fetchone()[0]
         runs = db.execute("SELECT COUNT(*) FROM evidence WHERE kind = 'compute-job'"
                           " AND data LIKE '%RELEASED%'").fetchone()[0]  # fmt: skip
         db.close()
@@ -417,7 +417,7 @@ def test_a_submission_is_idempotent_and_lost_jobs_are_found(space: Space, tmp_pa
         assert [j["id"] for j in found] == [first["id"]]
         assert c.call("POST", "/api/compute/jobs", body)["id"] == first["id"]
     db = sqlite3.connect(space.provider.dir / "trustspace.db")
-    spent = db.execute("SELECT spent FROM compute_budget").fetchone()[0]
+    spent = db.execute("SELECT spent FROM compute_spent").fetchone()[0]
     db.close()
     assert spent == 0.5 and len(_provider_jobs(space)) == 1
 

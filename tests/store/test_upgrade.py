@@ -12,7 +12,7 @@ import pytest
 
 import trustspace.store.db as dbmodule
 from tests.store.conftest import PG_ADMIN
-from trustspace.store import repo
+from trustspace.store import audit, repo
 from trustspace.store.db import Database
 
 
@@ -62,5 +62,36 @@ def test_a_file_published_at_schema_8_is_a_one_file_version_after_the_upgrade(
             "visits.csv", "/blobs/ab", 42, "ab" * 32, "text/csv")  # fmt: skip
         assert not d1.fileset and d1.product_id is None and d1.api is None
         assert d2.files == ()
+    finally:
+        new.close()
+
+
+def test_refusals_logged_one_by_one_at_schema_9_are_folded_into_windows(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = dbmodule.MIGRATIONS
+    monkeypatch.setattr(dbmodule, "MIGRATIONS", everything[:9])
+    old = Database(url)
+    try:
+        assert old.migrate() == 9
+        with old.tx() as tx:
+            for at, issuer in ((61.0, "a"), (62.0, "a"), (63.0, None), (130.0, "a")):
+                tx.execute(
+                    "INSERT INTO auth_failures (at, path, issuer, reason) VALUES (?,?,?,?)",
+                    (at, "dsp", issuer, "bad signature: " + "x" * 1000),
+                )
+    finally:
+        old.close()
+    monkeypatch.setattr(dbmodule, "MIGRATIONS", everything)
+    new = Database(url)
+    try:
+        assert new.migrate() == len(everything)
+        with new.tx() as tx:
+            rows = tx.all("SELECT * FROM refusals ORDER BY window_start, issuer")
+            listed = audit.auth_failures(tx)
+        assert [(r["window_start"], r["issuer"], r["count"], r["summarized"]) for r in rows] == [
+            (60.0, "", 1, 1), (60.0, "a", 2, 1), (120.0, "a", 1, 1)]  # fmt: skip
+        assert all(len(r["reason"]) == 200 for r in rows)
+        assert sum(f["count"] for f in listed) == 4
     finally:
         new.close()

@@ -47,7 +47,7 @@ def declaration_problems(declaration: Mapping[str, Any] | None) -> list[str]:
         return ["declare the data's source, acquisition basis and the rights you hold"]
     problems = []
     source = declaration.get("source")
-    if source not in SOURCES:
+    if not isinstance(source, str) or source not in SOURCES:
         problems.append(f"source must be one of {', '.join(SOURCES)}")
     elif not declaration.get(SOURCES[source]):
         problems.append(f"a {source} source needs its {SOURCES[source]}")
@@ -60,8 +60,9 @@ def declaration_problems(declaration: Mapping[str, Any] | None) -> list[str]:
 
 
 def legal_basis_problem(declaration: Mapping[str, Any] | None) -> str | None:
-    basis = (declaration or {}).get("legalBasis")
-    if not isinstance(basis, Mapping) or basis.get("kind") not in LEGAL_BASES:
+    basis = declaration.get("legalBasis") if isinstance(declaration, Mapping) else None
+    kind = basis.get("kind") if isinstance(basis, Mapping) else None
+    if not isinstance(basis, Mapping) or not isinstance(kind, str) or kind not in LEGAL_BASES:
         return (
             "personal information without a legal basis cannot be listed: declare consent"
             " records or anonymisation evidence"

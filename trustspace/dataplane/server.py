@@ -374,10 +374,12 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
     """Pass a GET, HEAD or (when the API takes it) POST to the backend and stream its answer
     back.
 
-    Only the caller's query string, and for POST its body (at most ``MAX_API_BODY`` bytes) and
-    content type, go along: no other caller header, as its bearer token is for this node, not
-    the backend.  The use is consumed before the backend is called.  A backend that cannot be
-    reached, redirects or answers 5xx gives 502 with the reason; its 4xx answers pass through.
+    Only the caller's query string, and for POST its body (at most ``MAX_API_BODY`` bytes, a
+    bound the node's :class:`trustspace.edge.BodyLimit` enforces with 413 while the body
+    arrives) and content type, go along: no other caller header, as its bearer token is for
+    this node, not the backend.  The use is consumed before the backend is called.  A backend
+    that cannot be reached, redirects or answers 5xx gives 502 with the reason, one that does
+    not answer in time 504; its 4xx answers pass through.
     """
     assert grant.upstream is not None
     method = scope["method"]
@@ -385,13 +387,7 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
         allowed = ", ".join(grant.upstream_methods)
         await _send_error(scope, receive, send, 405, f"this API takes {allowed}")
         return
-    body: bytes | None = b""
-    if method == "POST":
-        body = await _read_body(receive, MAX_API_BODY)
-        if body is None:
-            await _send_error(scope, receive, send, 413,
-                              f"a call's body is at most {MAX_API_BODY} bytes")  # fmt: skip
-            return
+    body = await _read_body(receive) if method == "POST" else b""
     if grant.consume is not None and method != "HEAD":
         try:
             await run_in_threadpool(grant.consume)
@@ -409,6 +405,10 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
         try:
             request = http.build_request(method, url, headers=headers, content=body or None)
             response = await http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            reason = f"the API backend did not answer in time: {exc!r}"
+            await _send_error(scope, receive, send, 504, reason)
+            return
         except httpx.HTTPError as exc:
             await _send_error(scope, receive, send, 502, f"the API backend is unreachable: {exc}")
             return
@@ -431,21 +431,17 @@ async def _proxy(scope: Scope, receive: Receive, send: Send, grant: Grant) -> No
 
 
 MAX_API_BODY = 1 << 20
+"""The largest body of a call to an API product (the data plane's own body limit)."""
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than ``limit``."""
+async def _read_body(receive: Receive) -> bytes:
+    """The request body, already bounded by the node's body limit."""
     chunks: list[bytes] = []
-    size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+            break
+        chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)

@@ -8,12 +8,13 @@ Status codes: 201 + process body for messages that open a process, 200 + body
 otherwise; 400 for a malformed message or an unknown process on POST (never
 404 on a POST), 409 for a message the state does not accept, 404 only on GET,
 401 when the caller cannot be authenticated.  Errors carry the spec's error
-object and change nothing.
+object and change nothing.  Bodies are bounded before they get here (413 past
+``max_body_bytes``, see :mod:`trustspace.edge`) and parsed by
+:func:`trustspace.core.jsondoc.loads` (400 for JSON nested too deep).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from trustspace.core import jsondoc
 from trustspace.core import messages as m
 from trustspace.core import negotiation as n
 from trustspace.core.machine import TransitionError
@@ -36,7 +38,6 @@ from trustspace.trust.tokens import AuthError
 log = logging.getLogger("trustspace.dsp")
 
 BASE_PATH = "/dsp/2025-1"
-MAX_BODY = 1 << 20
 
 ERROR_TYPE = {
     "catalog": "CatalogError",
@@ -79,6 +80,18 @@ def _error(
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
+_AREAS = {"catalog": "catalog", "negotiations": "negotiation", "transfers": "transfer"}
+
+
+def dsp_error(path: str, status: int, code: str, reason: str) -> JSONResponse | None:
+    """The DSP error answer for a path in one of the DSP areas; None for other paths (compute
+    under the same base answers plain ``{"error": ...}``)."""
+    if not path.startswith(BASE_PATH + "/"):
+        return None
+    area = _AREAS.get(path[len(BASE_PATH) + 1 :].split("/", 1)[0])
+    return None if area is None else _error(area, status, code, reason)
+
+
 Handler = Callable[[Request, str, Any], tuple[int, dict[str, Any]]]
 
 
@@ -95,15 +108,10 @@ def dsp_routes(ctx: NodeContext, auth: Authenticator) -> list[BaseRoute]:
                 log.warning("refused %s %s: %s", request.method, request.url.path, exc.reason)
                 return _error(area, 401, "unauthorized", exc.reason, pid=pid)
             if has_body:
-                raw = await request.body()
-                if len(raw) > MAX_BODY:
-                    return _error(
-                        area, 413, "too-large", f"the message exceeds {MAX_BODY} bytes", pid=pid
-                    )
                 try:
-                    body = json.loads(raw)
-                except ValueError:
-                    return _error(area, 400, "malformed", "the body is not valid JSON", pid=pid)
+                    body = jsondoc.loads(await request.body())
+                except jsondoc.JsonError as exc:
+                    return _error(area, 400, "malformed", str(exc), pid=pid)
             try:
                 status, payload = await run_in_threadpool(handler, request, principal, body)
             except m.MessageError as exc:

@@ -10,6 +10,8 @@
   (``linked_spaces``), and their entries carry that space's id.
 - Every entry points back to the provider's connector (its DSP URL and dataset id), where
   negotiation happens.
+- Crawling calls members and linked operators through :mod:`trustspace.services.peers`; one that
+  fails is named in the crawl report and keeps its entries.
 - Search is full text over titles, descriptions and keywords, with filters: sector, region,
   format, licence, classification, maximum price, provider and space.  It uses SQLite FTS5, or
   PostgreSQL full-text search on PostgreSQL.
@@ -28,6 +30,7 @@ import httpx
 
 from trustspace.core import messages as m
 from trustspace.operator import registry
+from trustspace.services import peers
 from trustspace.services.catalog import CLASSIFICATION_KEY, PRICE_KEY
 from trustspace.services.errors import Refused
 from trustspace.store.db import Database, Tx
@@ -251,34 +254,31 @@ class Federation:
                 replace_entries(tx, self.space, participant, [])
         for member in members:
             try:
-                response = self.http.post(
-                    member["dspUrl"].rstrip("/") + "/catalog/request",
-                    json={"@context": list(m.CONTEXT), "@type": "CatalogRequestMessage"},
-                    headers={"Authorization": self.authorization(member["participantId"])},
-                    timeout=30.0,
-                )
-                response.raise_for_status()
+                catalog = peers.call(
+                    self.http, "POST", member["dspUrl"].rstrip("/") + "/catalog/request",
+                    peer_id=member["participantId"], authorization=self.authorization,
+                    body={"@context": list(m.CONTEXT), "@type": "CatalogRequestMessage"},
+                )  # fmt: skip
                 rows = entries_from_catalog(
-                    response.json(), space=self.space, member=member, now=self.clock()
+                    catalog, space=self.space, member=member, now=self.clock()
                 )
                 if self.listed is not None:  # only versions that passed review
                     allowed = self.listed()
                     rows = [r for r in rows if (r["provider_id"], r["dataset_id"]) in allowed]
-            except (httpx.HTTPError, ValueError) as exc:
+            except (peers.RemoteError, ValueError) as exc:
                 report["errors"][member["participantId"]] = str(exc)
                 continue
             with self.db.tx() as tx:
                 report["datasets"] += replace_entries(tx, self.space, member["participantId"], rows)
         for url in self.linked:
             try:
-                response = self.http.get(url + "/operator/catalog/export", timeout=30.0)
-                response.raise_for_status()
-                exported = response.json()
+                exported = peers.call(self.http, "GET", url + "/operator/catalog/export")
                 space = str(exported["space"])
                 rows = [
-                    {**r, "space": space, "indexed_at": self.clock()} for r in exported["entries"]
+                    {**{c: r[c] for c in COLUMNS}, "space": space, "indexed_at": self.clock()}
+                    for r in exported["entries"]
                 ]
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            except (peers.RemoteError, ValueError, KeyError, TypeError) as exc:
                 report["errors"][url] = str(exc)
                 continue
             if space == self.space:

@@ -76,7 +76,10 @@ class Listings:
         for key in ("datasetId", "versionHash", "title", "classification"):
             if not isinstance(submission.get(key), str) or not submission[key]:
                 raise Refused(f"the submission needs {key}")
-        pii = [str(k) for k in submission.get("piiKinds", [])]
+        pii_kinds = submission.get("piiKinds", [])
+        if not isinstance(pii_kinds, list):
+            raise Refused("piiKinds must be a list of the kinds of personal information found")
+        pii = [str(k) for k in pii_kinds]
         problems = listing_problems(
             submission["classification"], pii, submission.get("declaration")
         )

@@ -10,7 +10,6 @@ management key (``/api/operator/...``).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api import PUBLIC, BadRequest, json_endpoint, signed_endpoint
+from trustspace.api import PUBLIC, BadRequest, json_endpoint, json_object, signed_endpoint, surface
 from trustspace.operator import registry
 from trustspace.services.errors import NotFound, Refused
 from trustspace.trust.tokens import AuthError
@@ -64,7 +63,7 @@ def operator_routes(node: Node) -> list[BaseRoute]:
     async def search(request: Request) -> Response:
         """Members only: the same signed token and credential as on DSP."""
         try:
-            node.authenticate(request.headers.get("authorization"), request.url.path)
+            node.authenticate(request.headers.get("authorization"), surface(request))
         except AuthError as exc:
             return JSONResponse({"error": exc.reason}, status_code=401)
         try:
@@ -77,13 +76,17 @@ def operator_routes(node: Node) -> list[BaseRoute]:
     async def checkpoint(request: Request) -> Response:
         """A member's evidence head, countersigned; the member authenticates as on DSP."""
         try:
-            member = node.authenticate(request.headers.get("authorization"), request.url.path)
+            member = node.authenticate(request.headers.get("authorization"), surface(request))
         except AuthError as exc:
             return JSONResponse({"error": exc.reason}, status_code=401)
+        body = await json_object(request)
+        if isinstance(body, Response):
+            return body
         try:
-            body = json.loads(await request.body())
             seq, digest = int(body["seq"]), str(body["hash"])
-        except (ValueError, KeyError, TypeError):
+            if not 0 < seq < 1 << 63:
+                raise ValueError(seq)
+        except (ValueError, KeyError, TypeError, OverflowError):
             return JSONResponse({"error": 'expected {"seq": n, "hash": hex}'}, status_code=400)
         try:
             token = await run_in_threadpool(op.countersign, member, seq, digest)

@@ -12,8 +12,9 @@ agreement is refused.
 bounded and linear, but no write lock is held while it runs), then in one transaction:
 1. the agreement is the consumer's, finalised, for a product with an analysis rule;
 2. the ODRL agreement permits ``aggregate`` for the declared purpose, now;
-3. under differential privacy, the query's epsilon fits in what is left of the agreement's
-   budget, and is spent; then the use is counted.
+3. under differential privacy, the query's epsilon fits in what is left of the consumer's
+   budget on the product (one budget across all its agreements and the product's versions),
+   and is spent; then the use is counted.
 
 **Release** happens after the sandboxed run:
 - under DP, noise is added and a group is released only if its noisy size clears the release
@@ -106,14 +107,19 @@ def _guard(ctx: NodeContext, dataset: Dataset, query: str) -> tuple[Plan | None,
         return None, str(exc)
 
 
-def _budget_problem(tx: Tx, rule: Rule, agreement: Agreement, plan: Plan) -> str | None:
+def _budget_problem(tx: Tx, dataset: Dataset, consumer_id: str, plan: Plan) -> str | None:
+    """The budget is the consumer's on the product, whatever agreement or version it uses."""
+    rule = plan.rule
     if rule.privacy is None or plan.epsilon <= 0:
         return None
-    spent = jobs.spent(tx, agreement.id, lock=True)
+    product = dataset.product_id or dataset.id
+    # Lock the consumer's row first (created at zero), so concurrent admissions queue here.
+    jobs.spend(tx, product, consumer_id, 0.0)
+    spent = jobs.spent(tx, product, consumer_id, lock=True)
     if spent + plan.epsilon > rule.privacy.budget + 1e-9:
-        return (f"the privacy budget of this agreement is exhausted: {spent:g} of"
+        return (f"the privacy budget of this product is exhausted: {spent:g} of"
                 f" {rule.privacy.budget:g} spent, this query needs {plan.epsilon:g}")  # fmt: skip
-    jobs.spend(tx, agreement.id, plan.epsilon)
+    jobs.spend(tx, product, consumer_id, plan.epsilon)
     return None
 
 
@@ -132,7 +138,7 @@ def _admit(ctx: NodeContext, tx: Tx, principal: str, agreement: Agreement, datas
                         dataset=dataset),
         process_id=job["id"], agreement_id=agreement.id, dataset_id=dataset.id,
     )  # fmt: skip
-    problem = _budget_problem(tx, plan.rule, agreement, plan)
+    problem = _budget_problem(tx, dataset, principal, plan)
     if problem is not None:
         return "REFUSED", problem
     usage.record_usage(tx, agreement.id, ACTION, job["id"], ctx.clock())

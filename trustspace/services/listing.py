@@ -8,6 +8,10 @@ The submission carries what the operator's rules and assessors need:
 
 Trades are reported after an agreement is FINALIZED, and the operator answers with a trade
 certificate, which the provider keeps.
+
+Calls go through :mod:`trustspace.services.peers`: an operator that refuses (4xx) gives
+``Refused`` with its reason; one that cannot be reached, fails or times out gives its
+``RemoteError`` (502 or 504).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import httpx
 import jwt
 
 from trustspace.core.records import Dataset
+from trustspace.services import peers
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.store import certs, repo
@@ -50,17 +55,17 @@ def submission(d: Dataset) -> dict[str, Any]:
     }
 
 
-def _post(http: httpx.Client, url: str, body: Any, authorization: str) -> dict[str, Any]:
+def _post(
+    http: httpx.Client, url: str, body: Any, authorization: Authorization, operator_id: str
+) -> dict[str, Any]:
     try:
-        response = http.post(url, json=body, headers={"Authorization": authorization}, timeout=15)
-    except httpx.HTTPError as exc:
-        raise Refused(f"cannot reach {url}: {exc}") from exc
-    try:
-        answer: dict[str, Any] = response.json()
-    except ValueError:
-        answer = {}
-    if response.status_code >= 300:
-        raise Refused(f"the operator refused: {answer.get('error', response.text[:300])}")
+        answer: dict[str, Any] = peers.call(
+            http, "POST", url, peer_id=operator_id, authorization=authorization, body=body
+        )
+    except peers.RemoteError as exc:
+        if exc.refused:
+            raise Refused(f"the operator refused: {exc.detail}") from exc
+        raise
     return answer
 
 
@@ -73,7 +78,7 @@ def submit(
         d = repo.get_dataset(tx, dataset_id)
     if d is None:
         raise NotFound(f"no dataset {dataset_id}")
-    return _post(http, url + "/operator/listings", submission(d), authorization(operator_id))
+    return _post(http, url + "/operator/listings", submission(d), authorization, operator_id)
 
 
 def report_trades(
@@ -92,10 +97,13 @@ def report_trades(
             None if d is None or d.price is None else {"amount": d.price, "currency": d.currency}
         )
         body = {"agreement": agreement, "versionHash": d.sha256 if d else None, "price": price}
-        answer = _post(http, url + "/operator/trades", body, authorization(operator_id))
-        token = str(answer["certificate"])
-        claims = jwt.decode(token, options={"verify_signature": False})
+        answer = _post(http, url + "/operator/trades", body, authorization, operator_id)
+        token = str(answer.get("certificate"))
+        try:
+            jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+        except (jwt.PyJWTError, KeyError) as exc:
+            raise peers.RemoteError(None, f"{url} answered no trade certificate: {exc}") from exc
         with ctx.db.tx() as tx:
-            certs.store(tx, str(claims["jti"]), "trade", row["id"], token, ctx.clock())
+            certs.store(tx, str(jti), "trade", row["id"], token, ctx.clock())
         done.append(row["id"])
     return done

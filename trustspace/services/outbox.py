@@ -11,12 +11,13 @@ Rules:
   is retried with exponential backoff until the budget is spent, then the
   process is terminated with the last error;
 - the worker sleeps until woken by a commit that queued work, or until the next
-  retry is due; it never polls faster than it must.
+  retry is due; it never polls faster than it must;
+- messages leave through :mod:`trustspace.services.peers`: an unreachable or
+  timed-out peer counts as no answer (retried).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 
 from trustspace.core.records import OutboxItem
-from trustspace.services import delivery
+from trustspace.services import delivery, peers
 from trustspace.services.context import NodeContext
 from trustspace.services.outbound import fill
 from trustspace.store import repo
@@ -169,27 +170,11 @@ class OutboxWorker:
             tx.after_commit(self.wake)
 
     def _post(self, peer_id: str, url: str, body: dict[str, Any]) -> tuple[int | None, Any, str]:
+        """Status (None: no answer), the answer (when JSON) and the peer's error text."""
         try:
-            response = self.client.post(
-                url,
-                content=json.dumps(body),
-                headers={
-                    "Authorization": self.authorization(peer_id),
-                    "Content-Type": "application/json",
-                },
-            )
-        except httpx.HTTPError as exc:
-            return None, None, f"{type(exc).__name__}: {exc}"
-        try:
-            answer = response.json() if response.content else None
-        except ValueError:
-            answer = None
-        error = ""
-        if response.status_code >= 300:
-            detail = answer.get("reason") if isinstance(answer, dict) else None
-            error = (
-                "; ".join(str(x) for x in detail)
-                if isinstance(detail, list)
-                else response.text[:300]
-            )
-        return response.status_code, answer, error
+            answer = peers.call(self.client, "POST", url, peer_id=peer_id,
+                                authorization=self.authorization, body=body,
+                                expect_object=False)  # fmt: skip
+        except peers.RemoteError as exc:
+            return exc.status, None, exc.detail or exc.reason
+        return 200, answer, ""

@@ -1,5 +1,5 @@
-"""Compute jobs (at the provider, and their mirror at the consumer), the privacy budget per
-agreement, and the overlap audit's state per consumer and product.
+"""Compute jobs (at the provider, and their mirror at the consumer), the privacy budget and
+the overlap audit's state, both per consumer and product.
 
 A job's id is derived from the consumer and its submission key, so a retried submission
 finds the job it created; a key is the consumer's to choose and means one job.
@@ -57,19 +57,19 @@ def requeue_running(tx: Tx) -> int:
     )
 
 
-def spent(tx: Tx, agreement_id: str, *, lock: bool = False) -> float:
+def spent(tx: Tx, product_id: str, consumer_id: str, *, lock: bool = False) -> float:
+    """The privacy budget a consumer has spent on a product, over all its agreements."""
     suffix = " FOR UPDATE" if lock and tx.dialect == "postgresql" else ""
-    row = tx.one(
-        f"SELECT spent FROM compute_budget WHERE agreement_id = ?{suffix}", (agreement_id,)
-    )
+    row = tx.one(f"SELECT spent FROM compute_spent WHERE product_id = ? AND consumer_id = ?{suffix}",
+                 (product_id, consumer_id))  # fmt: skip
     return 0.0 if row is None else float(row["spent"])
 
 
-def spend(tx: Tx, agreement_id: str, epsilon: float) -> None:
+def spend(tx: Tx, product_id: str, consumer_id: str, epsilon: float) -> None:
     tx.execute(
-        "INSERT INTO compute_budget (agreement_id, spent) VALUES (?, ?)"
-        " ON CONFLICT (agreement_id) DO UPDATE SET spent = compute_budget.spent + ?",
-        (agreement_id, epsilon, epsilon),
+        "INSERT INTO compute_spent (product_id, consumer_id, spent) VALUES (?, ?, ?)"
+        " ON CONFLICT (product_id, consumer_id) DO UPDATE SET spent = compute_spent.spent + ?",
+        (product_id, consumer_id, epsilon, epsilon),
     )
 
 

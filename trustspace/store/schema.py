@@ -425,6 +425,35 @@ def _v9(dialect: str) -> list[str]:
 
 
 def _v10(dialect: str) -> list[str]:
+    # Refused requests counted per time window instead of one row each (and evidence entry
+    # each); the old one-row-per-refusal log is folded into minute windows, its text cut.
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    window = "floor(at / 60) * 60" if dialect == "postgresql" else "CAST(at / 60 AS INTEGER) * 60"
+    return [
+        f"""CREATE TABLE refusals (
+            window_start {real} NOT NULL,
+            surface TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count {big} NOT NULL,
+            first_at {real} NOT NULL,
+            last_at {real} NOT NULL,
+            summarized INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (window_start, surface, issuer, reason)
+        )""",
+        "CREATE INDEX refusals_open ON refusals (summarized, window_start)",
+        "CREATE INDEX refusals_recent ON refusals (last_at)",
+        "INSERT INTO refusals (window_start, surface, issuer, reason, count, first_at, last_at,"
+        f" summarized) SELECT {window}, substr(path, 1, 200), substr(COALESCE(issuer, ''), 1, 200),"
+        " substr(reason, 1, 200), COUNT(*), MIN(at), MAX(at), 1 FROM auth_failures"
+        f" GROUP BY {window}, substr(path, 1, 200), substr(COALESCE(issuer, ''), 1, 200),"
+        " substr(reason, 1, 200)",
+        "DROP TABLE auth_failures",
+    ]
+
+
+def _v11(dialect: str) -> list[str]:
     # Compute submissions carry the consumer's key (a retry finds the same job), the consumer's
     # mirror remembers where its job lives, and the overlap audit keeps, per consumer and
     # product, the atoms of what was released (a Parquet blob of hashed row classes).
@@ -442,7 +471,19 @@ def _v10(dialect: str) -> list[str]:
             updated_at {real} NOT NULL,
             PRIMARY KEY (product_id, consumer_id)
         )""",
+        # The privacy budget is the consumer's on the product, across all its agreements and
+        # versions: negotiating again does not buy a fresh one.
+        f"""CREATE TABLE compute_spent (
+            product_id TEXT NOT NULL,
+            consumer_id TEXT NOT NULL,
+            spent {real} NOT NULL,
+            PRIMARY KEY (product_id, consumer_id)
+        )""",
+        "INSERT INTO compute_spent (product_id, consumer_id, spent)"
+        " SELECT COALESCE(d.product_id, d.id), a.consumer_id, SUM(b.spent) FROM compute_budget b"
+        " JOIN agreements a ON a.id = b.agreement_id JOIN datasets d ON d.id = a.dataset_id"
+        " GROUP BY COALESCE(d.product_id, d.id), a.consumer_id",
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]

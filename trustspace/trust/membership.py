@@ -12,6 +12,10 @@ comes from an operator it trusts.  Key rotation:
 
 Credentials issued for the old key stay valid until they expire, so tokens already in flight
 still verify.
+
+Calls to operators go through :mod:`trustspace.services.peers` (unsigned: an applicant has no
+credential yet).  An operator's refusal (4xx) is a :class:`MembershipError` with its reason; an
+operator that cannot be reached, fails or times out raises its ``RemoteError`` (502 or 504).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import httpx
 import jwt
 
+from trustspace.services import peers
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.operators import OperatorClient
 
@@ -133,23 +138,18 @@ class Membership:
         answer = self._post(url + "/operator/applications", {"application": signed})
         with self._lock:
             pending = self._pending()
-            pending[operator_id] = {"id": answer["id"], "status": answer["status"]}
+            pending[operator_id] = {"id": _text(answer, "id", url),
+                                    "status": _text(answer, "status", url)}  # fmt: skip
             self._save_pending(pending)
         return answer
 
     def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self.http.post(url, json=body, timeout=10.0)
-        except httpx.HTTPError as exc:
-            raise MembershipError(f"cannot reach {url}: {exc}") from exc
-        try:
-            answer: dict[str, Any] = response.json()
-        except ValueError:
-            answer = {}
-        if response.status_code >= 300:
-            raise MembershipError(
-                f"{url} answered {response.status_code}: {answer.get('error', response.text)}"
-            )
+            answer: dict[str, Any] = peers.call(self.http, "POST", url, body=body)
+        except peers.RemoteError as exc:
+            if exc.refused:
+                raise MembershipError(exc.reason) from exc
+            raise
         return answer
 
     def poll(self) -> None:
@@ -159,13 +159,11 @@ class Membership:
                 continue
             try:
                 url = self._operator_url(operator_id)
-                response = self.http.get(f"{url}/operator/applications/{app['id']}", timeout=5.0)
-                response.raise_for_status()
-                answer = response.json()
-            except (httpx.HTTPError, ValueError, MembershipError) as exc:
+                answer = peers.call(self.http, "GET", f"{url}/operator/applications/{app['id']}")
+            except (peers.RemoteError, MembershipError) as exc:
                 log.warning("membership %s: cannot poll the application: %s", operator_id, exc)
                 continue
-            if answer.get("status") == "approved" and answer.get("credential"):
+            if answer.get("status") == "approved" and isinstance(answer.get("credential"), str):
                 self.hold(operator_id, answer["credential"])
             if answer.get("status") in ("approved", "rejected"):
                 with self._lock:
@@ -194,7 +192,7 @@ class Membership:
             answer = self._post(
                 f"{url}/operator/members/{self.participant_id}/keys", {"request": request}
             )
-            renewed[operator_id] = answer["credential"]
+            renewed[operator_id] = _text(answer, "credential", url)
         backup = self.key_file.with_name(f"node.key.{old.kid}")
         backup.write_bytes(old.to_pem())
         backup.chmod(0o600)
@@ -206,6 +204,13 @@ class Membership:
             self.hold(operator_id, credential)
         self.set_key(new)
         return {"kid": new.kid, "publicKey": new.public_b64, "operators": sorted(renewed)}
+
+
+def _text(answer: dict[str, Any], key: str, url: str) -> str:
+    value = answer.get(key)
+    if not isinstance(value, str) or not value:
+        raise peers.RemoteError(None, f"{url} answered without {key!r}")
+    return value
 
 
 def _safe(name: str) -> str:

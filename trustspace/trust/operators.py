@@ -8,7 +8,8 @@ For each operator (``id=url`` in the ``operators`` setting) the client holds:
 
 A status list older than ``max_age`` counts as none, so the verifier refuses instead of trusting
 stale revocation data.  Keys come from the operator's URL: trust in the operator is trust in that
-address (use HTTPS).
+address (use HTTPS).  The fetches are unsigned calls through :mod:`trustspace.services.peers`; a
+failed one is logged and the last good copy kept.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from trustspace.services import peers
 from trustspace.trust.credentials import StatusList, jwk_key, read_status_list
 from trustspace.trust.tokens import AuthError
 
@@ -140,15 +142,13 @@ class OperatorClient:
     # --- fetching -----------------------------------------------------------------------------
 
     def _get(self, op: _Operator, path: str) -> Any:
-        response = self.http.get(op.url + path, timeout=5.0)
-        response.raise_for_status()
-        return response.json()
+        return peers.call(self.http, "GET", op.url + path)
 
     def _fetch_keys(self, op: _Operator) -> None:
         try:
             jwks = self._get(op, "/operator/keys")
             keys = {str(k["kid"]): jwk_key(k) for k in jwks.get("keys", [])}
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        except (peers.RemoteError, ValueError, KeyError, TypeError) as exc:
             log.warning("operator %s: cannot fetch keys: %s", op.id, exc)
             return
         finally:
@@ -166,7 +166,8 @@ class OperatorClient:
             status = read_status_list(token, key, self.clock())
             if status.issuer != op.id:
                 raise AuthError(f"status list issued by {status.issuer}, expected {op.id}")
-        except (httpx.HTTPError, ValueError, KeyError, TypeError, AuthError) as exc:
+        except (peers.RemoteError, jwt.PyJWTError, ValueError, KeyError, TypeError,
+                AuthError) as exc:  # fmt: skip
             log.warning("operator %s: cannot refresh the status list: %s", op.id, exc)
             return
         with self._lock:
@@ -174,12 +175,12 @@ class OperatorClient:
 
     def _fetch_members(self, op: _Operator) -> None:
         try:
-            members = self._get(op, "/operator/members")["members"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            members = {m["participantId"]: m for m in self._get(op, "/operator/members")["members"]}
+        except (peers.RemoteError, ValueError, KeyError, TypeError) as exc:
             log.warning("operator %s: cannot fetch the member directory: %s", op.id, exc)
             return
         with self._lock:
-            op.members = {m["participantId"]: m for m in members}
+            op.members = members
 
     def refresh(self) -> None:
         for op in self.ops.values():

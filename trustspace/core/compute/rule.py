@@ -15,7 +15,7 @@ A rule names:
   groups are suppressed (absent from the result, exactly like empty ones);
 - ``maxRows``: the most groups a result may have;
 - either ``dp`` (differential privacy) or ``thresholdOnly``:
-  - ``dp``: ``epsilonPerQuery`` spent from a per-agreement ``budget``; ``bounds`` for every
+  - ``dp``: ``epsilonPerQuery`` spent from a ``budget`` per consumer and product; ``bounds`` for every
     column that is summed; ``maxRowsPerEntity`` (default 1), the rows one entity may contribute
     to a result, chosen deterministically per entity, which scales the noise; ``delta`` (default
     1e-6), the chance the noisy release threshold lets a group through that it should not;
