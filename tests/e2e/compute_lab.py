@@ -171,4 +171,3 @@ class Lab:
         finally:
             db.close()
         return int(row[0])
-
