@@ -79,7 +79,10 @@ def _engine(engine: str) -> str:
     return engine
 
 
-ENGINE_TEXT = re.compile(r"Error:|Exception|LINE \d|\^\^|Overflow|Conversion|Binder|\d{3,}")
+# Marks of DuckDB's and Spark's own error text (which can quote a row's values).
+ENGINE_TEXT = re.compile(
+    r"Error:|Exception|LINE \d|\^\^|Overflow|Conversion|Binder|INT64|Py4J|org\.apache|\(\d+ [*+] \d+\)"
+)
 
 
 def _fixed_message(obs: Observation) -> None:
@@ -267,6 +270,19 @@ def test_a_refusing_group_policy_does_not_signal_a_small_group(lab: Lab) -> None
     assert seen[0] == seen[1], seen
 
 
+@pytest.mark.parametrize("max_rows", [4, 5])
+def test_the_row_limit_counts_released_groups_only(lab: Lab, max_rows: int) -> None:
+    """Five large wards, and icu with the target alone: whether the result is over maxRows must
+    not depend on the suppressed group."""
+    query = "SELECT ward, COUNT(*) AS n FROM visits GROUP BY ward"
+    seen = [lab.asker(v, rule(maxRows=max_rows), label="max-rows")(query) for v in (BASE, ABSENT)]
+    _not_crashed(*seen)
+    assert seen[0] == seen[1], seen
+    _fixed_message(seen[0])
+    if max_rows == 5:
+        assert seen[0].released and len(seen[0].rows or ()) == 5, seen[0]
+
+
 # -- Size bounds through the node ---------------------------------------------------------------
 OVERSIZED = {
     "parens-60": "SELECT COUNT(*) FROM visits WHERE " + "(" * 60 + "age > 30" + ")" * 60,
@@ -419,13 +435,17 @@ def difference(*terms: tuple[int, str]) -> Attack:
     return attack
 
 
-def total_minus_groups(ask: Ask) -> float | None:
-    """The suppressed group from the total and the released groups (two jobs)."""
-    total = _number(ask("SELECT SUM(amount) AS s FROM visits"))
-    groups = ask("SELECT ward, SUM(amount) AS s FROM visits GROUP BY ward")
-    if total is None or not groups.released:
-        return None
-    return round(total - sum(float(r[1]) for r in groups.rows or ()), 6)
+def total_minus_groups(where: str) -> Attack:
+    """The suppressed group from an ungrouped total and the released groups (two jobs)."""
+
+    def attack(ask: Ask) -> float | None:
+        total = _number(ask(f"SELECT SUM(amount) AS s FROM visits{where}"))
+        groups = ask(f"SELECT ward, SUM(amount) AS s FROM visits{where} GROUP BY ward")
+        if total is None or not groups.released:
+            return None
+        return round(total - sum(float(r[1]) for r in groups.rows or ()), 6)
+
+    return attack
 
 
 def rollup(ask: Ask) -> float | None:
@@ -524,8 +544,10 @@ RECONSTRUCTIONS: dict[str, tuple[Attack, str]] = {
     "presence-age": (difference(
         (1, "SELECT COUNT(*) AS n FROM visits"),
         (-1, "SELECT COUNT(*) AS n FROM visits WHERE age <> 27")), "presence"),
+    # A grouped result and an ungrouped one over the same filter: their difference is icu.
+    "group-and-union": (total_minus_groups(" WHERE ward IN ('icu', 'ward-0')"), "amount"),
     # The suppressed group from the total.
-    "total-minus-groups": (total_minus_groups, "amount"),
+    "total-minus-groups": (total_minus_groups(""), "amount"),
     "rollup": (rollup, "amount"),
     "averages": (averages, "amount"),
     # A filter on the entity itself, through a column-alias list on the table.
