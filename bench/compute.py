@@ -4,10 +4,12 @@ Writes a Parquet file of about ``--size-gib`` (visits: patient id, ward, age, am
 text), publishes it on a real provider node with an analysis rule, negotiates from a real
 consumer node, then times the same aggregate query three ways:
 1. **DuckDB directly**: ``duckdb.connect()`` running the query on the file (the baseline);
-2. **guard + engine**: ``check`` (parse, verify, rewrite) then the sandboxed runner, in
+2. **guard + engine**: ``check`` (parse, verify, plan) then the sandboxed runner, in
    process;
-3. **full job**: submitted through the consumer's management API, admitted, run and released
-   by the provider, result polled back over HTTP.
+3. **guard + engine + overlap audit**: the same, plus the audit's projection of the selected
+   rows and the audit itself (what a threshold-only product costs on a first query);
+4. **full job**: submitted through the consumer's management API, admitted, run, audited and
+   released by the provider, result polled back over HTTP.
 
 Each is timed ``--runs`` times; the median is reported, with the overhead against the baseline.
 Run: ``.venv/bin/python bench/compute.py [--size-gib 1 --runs 3]``
@@ -28,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 
 from trustspace.core.compute import Rule, check, parse_rule
+from trustspace.core.compute.release import candidates
+from trustspace.dataplane.audit import audit, load
 from trustspace.dataplane.compute import run
 from trustspace.demo import DemoNode
 
@@ -45,6 +49,7 @@ RULE = {
     "minGroupSize": 10,
     "maxRows": 1000,
     "limits": {"seconds": 600, "memoryMiB": 4096},
+    "thresholdOnly": {"reason": "synthetic benchmark data, no person behind any row"},
 }
 QUERY = (
     "SELECT ward, COUNT(*) AS n, SUM(amount) AS total, AVG(age) AS mean_age FROM visits"
@@ -93,15 +98,20 @@ def main() -> int:
             con.execute(QUERY).fetchall()
             con.close()
 
-        def guarded_by(chosen: Rule) -> Callable[[], None]:
+        def guarded_by(chosen: Rule, audited: bool = False) -> Callable[[], None]:
             def guarded() -> None:
-                checked = check(chosen, QUERY)
-                run({"visits": (data, data.suffix)}, checked.sql, seconds=600, memory_mib=4096,
-                    max_rows=1000, threads=2)  # fmt: skip
+                plan = check(chosen, QUERY)
+                result = run({"visits": (data, data.suffix)}, plan.sql(), seconds=600,
+                             memory_mib=4096, max_rows=1000, threads=2,
+                             audit_sql=plan.audit_sql() if audited else None)  # fmt: skip
+                if audited:
+                    groups = candidates(plan, result.rows)
+                    audit(load(None), result.audit, [g.key for g in groups], 10)
 
             return guarded
 
         guarded = guarded_by(rule)
+        guarded_audit = guarded_by(rule, audited=True)
         guarded_exact = guarded_by(parse_rule({**RULE, "entityPerRow": False}))
 
         provider, consumer = DemoNode("provider", root), DemoNode("consumer", root)
@@ -133,7 +143,9 @@ def main() -> int:
                     assert j["state"] == "RELEASED", j
 
                 direct()  # warm the page cache for every path alike
-                base, ours, exact, full = timed([direct, guarded, guarded_exact, job], args.runs)
+                base, ours, audited, exact, full = timed(
+                    [direct, guarded, guarded_audit, guarded_exact, job], args.runs
+                )
         finally:
             provider.stop()
             consumer.stop()
@@ -141,6 +153,9 @@ def main() -> int:
     print(f"{'DuckDB directly (baseline)':<34} {base:>8.2f} s")
     print(
         f"{'guard + sandboxed engine':<34} {ours:>8.2f} s   overhead {100 * (ours / base - 1):+.1f} %"
+    )
+    print(
+        f"{'guard + engine + overlap audit':<34} {audited:>8.2f} s   overhead {100 * (audited / base - 1):+.1f} %"
     )
     print(f"{'full job over HTTP':<34} {full:>8.2f} s   overhead {100 * (full / base - 1):+.1f} %")
     print(f"{'guard, groups sized by COUNT(DISTINCT)':<34} {exact:>8.2f} s   overhead {100 * (exact / base - 1):+.1f} %"

@@ -2,34 +2,43 @@
 
 Provider side, under the DSP base path and authenticated like DSP (the consumer's signed token):
 - ``POST …/compute/jobs`` submits a query under an agreement;
-- ``GET …/compute/jobs/{id}`` reads the consumer's own job;
+- ``GET …/compute/jobs/{id}`` reads the consumer's own job, ``GET …/compute/jobs`` lists them;
 - ``GET …/compute/mock/{dataset}`` gives synthetic rows with the product's schema.
 
 Management API:
-- consumer: ``POST /api/compute/jobs`` (forwarded to the provider, mirrored locally) and
-  ``GET /api/compute/jobs/{id}``;
+- consumer: ``POST /api/compute/jobs`` (recorded here under its key first, then forwarded to
+  the provider and mirrored), ``GET /api/compute/jobs/{id}``, ``GET /api/compute/jobs``
+  (``?agreement=`` syncs with the provider, finding jobs this node lost track of) and
+  ``GET /api/compute/mock/{agreement}`` (only for this node's own agreements);
 - provider: ``GET /api/compute/review``, then ``POST /api/compute/jobs/{id}/approve|reject``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from trustspace.api import BadRequest, json_endpoint, signed_endpoint
 from trustspace.core.fileset import table_name
+from trustspace.core.records import Agreement
 from trustspace.dsp.client import RemoteError
 from trustspace.dsp.routes import BASE_PATH
 from trustspace.services import catalog, compute
 from trustspace.services.errors import NotFound
+from trustspace.store import compute as jobs
 from trustspace.store import repo
 
 if TYPE_CHECKING:
     from trustspace.node import Node
+
+CONSUMER = "consumer"
 
 
 def _table_rows(
@@ -126,6 +135,9 @@ def compute_routes(node: Node) -> list[BaseRoute]:
     def job(principal: str, request: Request, body: Any) -> Any:
         return compute.get(ctx, principal, request.path_params["id"])
 
+    def own_jobs(principal: str, request: Request, body: Any) -> Any:
+        return compute.list_for(ctx, principal, request.query_params.get("agreement"))
+
     def mock(principal: str, request: Request, body: Any) -> Any:
         with ctx.db.tx() as tx:
             d = repo.get_dataset(tx, request.path_params["dataset"])
@@ -136,50 +148,118 @@ def compute_routes(node: Node) -> list[BaseRoute]:
         files = {table_name(f.name): f.name for f in d.files} if d.fileset else None
         return {**mock_rows(d.profile, d.compute_rule, files=files), "rule": d.compute_rule}
 
-    def consumer_submit(request: Request, body: Any) -> Any:
-        agreement_id = body.get("agreementId")
+    def consumer_agreement(agreement_id: object) -> tuple[Agreement, str]:
+        """One of this node's agreements as consumer, and its provider's compute address."""
         with ctx.db.tx() as tx:
-            agreement = repo.get_agreement(tx, str(agreement_id)) if agreement_id else None
+            agreement = (
+                repo.get_agreement(tx, agreement_id) if isinstance(agreement_id, str) else None
+            )
             neg = repo.get_negotiation(tx, agreement.negotiation_id) if agreement else None
         if agreement is None or neg is None or agreement.consumer_id != ctx.participant_id:
-            raise BadRequest(f"no agreement {agreement_id} where this node is the consumer")
-        url = neg.counterparty_address.rstrip("/") + "/compute/jobs"
-        answer = _call(node, "POST", url, agreement.provider_id, body)
+            raise NotFound(f"no agreement {agreement_id} where this node is the consumer")
+        return agreement, neg.counterparty_address.rstrip("/") + "/compute/jobs"
+
+    def mirror(answer: Any, agreement: Agreement, url: str) -> None:
+        """This node's copy of a job the provider holds."""
+        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+            raise RemoteError(502, f"{url} did not answer with a compute job")
+        now = ctx.clock()
+        fields = {"state": str(answer.get("state")), "reason": answer.get("reason"),
+                  "result": json.dumps(answer["result"]) if answer.get("result") is not None else None,
+                  "result_sha256": answer.get("resultSha256"), "updated_at": now}  # fmt: skip
+        with ctx.db.tx() as tx:
+            if jobs.get(tx, answer["id"], CONSUMER, lock=True) is None:
+                jobs.insert(tx, {"id": answer["id"], "role": CONSUMER, "agreement_id": agreement.id,
+                                 "consumer_id": ctx.participant_id,
+                                 "provider_id": agreement.provider_id,
+                                 "dataset_id": agreement.dataset_id,
+                                 "query": str(answer.get("query", "")),
+                                 "query_sha256": str(answer.get("querySha256", "")),
+                                 "purpose": answer.get("purpose"),
+                                 "submission_key": answer.get("key"), "provider_url": url,
+                                 "created_at": now, **fields})  # fmt: skip
+            else:
+                jobs.update(tx, answer["id"], CONSUMER, fields)
+
+    def consumer_submit(request: Request, body: Any) -> Any:
+        """Submit under a key (the caller's, or a new one): the job's id is known before the
+        provider answers, so a lost answer loses nothing; submitting again with the same key
+        returns the same job."""
+        agreement, url = consumer_agreement(body.get("agreementId"))
+        key = body.get("key") or uuid.uuid4().hex
+        query, purpose = body.get("query"), body.get("purpose")
+        if not isinstance(key, str) or len(key) > compute.MAX_KEY:
+            raise BadRequest(f"key must be a string of at most {compute.MAX_KEY} characters")
+        if not isinstance(query, str) or not query.strip():
+            raise BadRequest("a job needs agreementId and query")
+        jid = compute.job_id(ctx.participant_id, key)
         now = ctx.clock()
         with ctx.db.tx() as tx:
-            tx.execute(
-                "INSERT INTO compute_jobs (id, role, agreement_id, consumer_id, provider_id,"
-                " dataset_id, query, query_sha256, purpose, checked_sql, state, reason,"
-                " created_at, updated_at) VALUES (?,'consumer',?,?,?,?,?,?,?,?,?,?,?,?)",
-                (answer["id"], agreement.id, ctx.participant_id, agreement.provider_id,
-                 agreement.dataset_id, answer["query"], answer["querySha256"], answer["purpose"],
-                 url, answer["state"], answer["reason"], now, now),
-            )  # fmt: skip
+            known = jobs.get(tx, jid, CONSUMER, lock=True)
+            if known is not None:
+                compute.same_job(known, agreement.id, query, purpose)
+            else:
+                jobs.insert(tx, {"id": jid, "role": CONSUMER, "agreement_id": agreement.id,
+                                 "consumer_id": ctx.participant_id,
+                                 "provider_id": agreement.provider_id,
+                                 "dataset_id": agreement.dataset_id, "query": query,
+                                 "query_sha256": hashlib.sha256(query.encode()).hexdigest(),
+                                 "purpose": purpose, "state": "SUBMITTING",
+                                 "submission_key": key, "provider_url": url,
+                                 "created_at": now, "updated_at": now})  # fmt: skip
+        try:
+            answer = _call(node, "POST", url, agreement.provider_id, {**body, "key": key})
+        except RemoteError as exc:
+            note = (f"the provider did not confirm the submission ({exc.reason}); the job is"
+                    f" kept as {jid} with key {key}: submit again with the same key, or read it")  # fmt: skip
+            if exc.status is None or exc.status >= 500:
+                with ctx.db.tx() as tx:
+                    jobs.update(tx, jid, CONSUMER, {"reason": note, "updated_at": ctx.clock()})
+                raise RemoteError(exc.status, note) from None
+            with ctx.db.tx() as tx:  # the provider answered: it refused, nothing was created
+                jobs.update(tx, jid, CONSUMER, {"state": "REFUSED", "reason": exc.reason,
+                                                "updated_at": ctx.clock()})  # fmt: skip
+            raise
+        mirror(answer, agreement, url)
         return answer
 
     def consumer_job(request: Request, body: Any) -> Any:
         with ctx.db.tx() as tx:
-            row = tx.one("SELECT * FROM compute_jobs WHERE id = ? AND role = 'consumer'",
-                         (request.path_params["id"],))  # fmt: skip
+            row = jobs.get(tx, request.path_params["id"], CONSUMER)
         if row is None:
             raise NotFound(f"no compute job {request.path_params['id']}")
-        answer = _call(node, "GET", f"{row['checked_sql']}/{row['id']}", row["provider_id"], None)
+        url = row["provider_url"] or row["checked_sql"]
+        try:
+            answer = _call(node, "GET", f"{url}/{row['id']}", row["provider_id"], None)
+        except RemoteError as exc:
+            if exc.status == 404 and row["state"] == "SUBMITTING":
+                return {**compute.view(row), "reason": "the provider never received this job:"
+                        f" submit it again with key {row['submission_key']}"}  # fmt: skip
+            raise
         with ctx.db.tx() as tx:
-            tx.execute("UPDATE compute_jobs SET state = ?, reason = ?, result = ?, result_sha256 = ?,"
-                       " updated_at = ? WHERE id = ? AND role = 'consumer'",
-                       (answer["state"], answer["reason"],
-                        json.dumps(answer["result"]) if answer["result"] is not None else None,
-                        answer["resultSha256"], ctx.clock(), row["id"]))  # fmt: skip
+            agreement = repo.get_agreement(tx, row["agreement_id"])
+        if agreement is not None:
+            mirror(answer, agreement, url)
         return answer
 
-    def consumer_mock(request: Request, body: Any) -> Any:
+    def consumer_jobs(request: Request, body: Any) -> Any:
+        """This node's jobs; with ``?agreement=`` first brought up to date from the provider,
+        which also finds jobs this node lost track of."""
+        agreement_id = request.query_params.get("agreement")
+        if agreement_id is not None:
+            agreement, url = consumer_agreement(agreement_id)
+            answer = _call(node, "GET", f"{url}?agreement={quote(agreement.id, safe='')}",
+                           agreement.provider_id, None)  # fmt: skip
+            for job in answer if isinstance(answer, list) else []:
+                mirror(job, agreement, url)
         with ctx.db.tx() as tx:
-            agreement = repo.get_agreement(tx, request.path_params["agreement"])
-            neg = repo.get_negotiation(tx, agreement.negotiation_id) if agreement else None
-        if agreement is None or neg is None:
-            raise NotFound(f"no agreement {request.path_params['agreement']}")
-        url = f"{neg.counterparty_address.rstrip('/')}/compute/mock/{agreement.dataset_id}"
-        return _call(node, "GET", url, agreement.provider_id, None)
+            rows = jobs.of_consumer(tx, CONSUMER, ctx.participant_id, agreement_id)
+        return [compute.view(r) for r in rows]
+
+    def consumer_mock(request: Request, body: Any) -> Any:
+        agreement, url = consumer_agreement(request.path_params["agreement"])
+        mock_url = url.removesuffix("/jobs") + f"/mock/{agreement.dataset_id}"
+        return _call(node, "GET", mock_url, agreement.provider_id, None)
 
     def review_queue(request: Request, body: Any) -> Any:
         return compute.review_queue(ctx)
@@ -194,9 +274,11 @@ def compute_routes(node: Node) -> list[BaseRoute]:
 
     return [
         Route(BASE_PATH + "/compute/jobs", as_peer(submit, 201), methods=["POST"]),
+        Route(BASE_PATH + "/compute/jobs", as_peer(own_jobs), methods=["GET"]),
         Route(BASE_PATH + "/compute/jobs/{id}", as_peer(job), methods=["GET"]),
         Route(BASE_PATH + "/compute/mock/{dataset:path}", as_peer(mock), methods=["GET"]),
         Route("/api/compute/jobs", managed(consumer_submit, 201), methods=["POST"]),
+        Route("/api/compute/jobs", managed(consumer_jobs), methods=["GET"]),
         Route("/api/compute/jobs/{id}", managed(consumer_job), methods=["GET"]),
         Route("/api/compute/mock/{agreement:path}", managed(consumer_mock), methods=["GET"]),
         Route("/api/compute/review", managed(review_queue), methods=["GET"]),

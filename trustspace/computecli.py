@@ -123,13 +123,14 @@ def mock(node: str, key: str, agreement_id: str, output: Path) -> None:
 @click.argument("query")
 def try_locally(mock_file: Path, query: str) -> None:
     """Run QUERY on a mock (from `compute mock`) with the provider's guard, locally, for free."""
-    from trustspace.core.compute import GuardError, check, parse_rule, release_problem
-    from trustspace.dataplane.compute import EngineError, run
+    from trustspace.core.compute import GuardError, check, parse_rule
+    from trustspace.dataplane.compute import EngineError
+    from trustspace.services.compute import preview
 
     data = json.loads(mock_file.read_text())
-    rule = parse_rule(data["rule"])
     try:
-        checked = check(rule, query)
+        rule = parse_rule(data["rule"])
+        plan = check(rule, query)
     except GuardError as exc:
         _fail(f"the provider would refuse this query: {exc}")
     mocks = {data["table"]: data, **data.get("joined", {})}
@@ -143,13 +144,7 @@ def try_locally(mock_file: Path, query: str) -> None:
                 w.writerows(mock_table["rows"])
             tables[table] = (path, ".csv")
         try:
-            columns, rows = run(tables, checked.sql, seconds=rule.seconds,
-                                memory_mib=rule.memory_mib, max_rows=rule.max_rows)  # fmt: skip
+            result = preview(plan, tables)
         except EngineError as exc:
             _fail(exc.reason)
-    problem = release_problem(rule, rows)
-    if problem:
-        _fail(f"the provider would not release this result: {problem}")
-    _show({"id": "(mock)", "state": "accepted on mock data", "reason": "",
-           "result": {"columns": columns[:-1], "rows": [r[:-1] for r in rows],
-                      "noise": None}})  # fmt: skip
+    _show({"id": "(mock)", "state": "accepted on mock data", "reason": "", "result": result})

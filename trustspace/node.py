@@ -1,8 +1,10 @@
 """Assembling one node from its settings: store, keys, trust, services, HTTP app, worker.
 
 Start-up order matters: migrate the store, release outbox leases left by a
-killed process (SQLite only: one process owns the file), then start the worker
-so every process interrupted by a crash resumes.
+killed process (SQLite only: one process owns the file), remove the partial copies
+of publishes a killed process left in the blob folder (only those no live process
+owns: replicas may share it, see :mod:`trustspace.store.blobs`), then start the
+worker so every process interrupted by a crash resumes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trustspace.api import api_routes
 from trustspace.computeapi import compute_routes
+from trustspace.core.compute import Limits
 from trustspace.dataplane.server import Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
@@ -49,7 +52,7 @@ from trustspace.services.errors import NotFound, Refused
 from trustspace.services.monitor import Periodic, UsageMonitor
 from trustspace.services.outbox import OutboxWorker
 from trustspace.settings import Settings
-from trustspace.store import audit, evidence, repo
+from trustspace.store import audit, blobs, evidence, repo
 from trustspace.store.db import Database
 from trustspace.trust.credentials import MemberClaims, MembershipVerifier
 from trustspace.trust.keys import NodeKey
@@ -112,6 +115,9 @@ class Node:
             identity=self.identity,
             standing=self.standing,
             own_region=self.own_region,
+            compute_limits=Limits(
+                settings.compute_max_query_bytes, settings.compute_max_query_tokens
+            ),
         )
         self.http = httpx.Client(
             timeout=httpx.Timeout(10.0, connect=5.0), limits=httpx.Limits(max_connections=64)
@@ -448,6 +454,7 @@ class Node:
         if self.db.dialect == "sqlite":
             with self.db.tx() as tx:
                 repo.release_leases(tx)
+        blobs.remove_leftovers(self.ctx.blob_dir)  # copies of killed publishes; never a live one
         self.worker.start()
         self.worker.wake()
         self.monitor.start()

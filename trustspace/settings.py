@@ -104,6 +104,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between refreshes of operator keys, status lists and member directories.",
         float,
     ),
+    Setting(
+        "compute_max_query_bytes",
+        16384,
+        "Compute-to-data: the longest query text accepted, in bytes; longer ones are refused"
+        " before they are parsed.",
+        int,
+    ),
+    Setting(
+        "compute_max_query_tokens",
+        2000,
+        "Compute-to-data: the most SQL tokens a query may have (the guard's work is linear in"
+        " them); more are refused before they are parsed.",
+        int,
+    ),
     Setting("credential_ttl_days", 30.0, "Operator: validity of membership credentials.", float),
     Setting(
         "crawl_interval",

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from trustspace.core.evidence import GENESIS, chain, verify
+from trustspace.core.evidence import (
+    GENESIS,
+    LOCAL,
+    OPERATOR,
+    Mark,
+    audit,
+    chain,
+    unvouched_text,
+    verify,
+)
 
 
 def log(n: int) -> list[dict[str, Any]]:
@@ -59,4 +68,69 @@ def test_a_rewritten_history_is_caught_by_a_checkpoint() -> None:
     verdict = verify(rewritten, checkpoint)
     assert not verdict.ok and verdict.broken_at == 25
     truncated = verify(original[:20], checkpoint)
-    assert not truncated.ok and "ends before countersigned entry 25" in str(truncated.reason)
+    assert not truncated.ok and "entries 21–25 (5) were removed" in str(truncated.reason)
+
+
+def _marks(entries: list[dict[str, Any]], *seqs: int, held_by: str = LOCAL) -> list[Mark]:
+    return [Mark(s, entries[s - 1]["hash"], "op", held_by) for s in seqs]
+
+
+def test_an_audit_counts_what_nothing_vouches_for() -> None:
+    entries = log(1250)
+    a = audit(entries, _marks(entries, 600, 1200) + _marks(entries, 1200, held_by=OPERATOR),
+              head=(1250, entries[-1]["hash"]), consulted={"op"})  # fmt: skip
+    assert a.ok and a.vouched == 1200 and a.end == 1250 and a.unvouched == (1201, 1250)
+    assert unvouched_text(a) == ("entries 1,201–1,250 (50) are after the last checkpoint:"
+                                 " nothing outside this node vouches for them")  # fmt: skip
+    bare = audit(entries[:1])
+    assert bare.ok and unvouched_text(bare) == (
+        "entry 1 is covered by no checkpoint: nothing outside this node vouches for it"
+    )
+    assert unvouched_text(audit(entries, _marks(entries, 1250))) == (
+        "every entry is covered by a checkpoint"
+    )
+
+
+def test_truncation_is_named_with_the_range_removed() -> None:
+    entries = log(60)
+    held = _marks(entries, 50, held_by=OPERATOR)
+    cut = entries[:40]
+    a = audit(cut, held, consulted={"op"})
+    kinds = [(p.kind, p.seq) for p in a.problems]
+    assert kinds == [("truncated", 41), ("missing-checkpoint", 50)]
+    assert "at least entries 41–50 (10) were removed" in a.problems[0].message
+    assert "the operator's record" in a.problems[0].message
+    # The local copy alone tells it too, unless it was deleted with the entries.
+    assert not audit(cut, _marks(entries, 50)).ok
+    assert audit(cut).ok
+    # The store's own head row names a careless truncation.
+    careless = audit(cut, head=(60, entries[-1]["hash"]))
+    assert [p.kind for p in careless.problems] == ["truncated"]
+    assert "at least entries 41–60 (20) were removed" in careless.problems[0].message
+    one = audit(entries[:49], _marks(entries, 50))
+    assert "at least entry 50 was removed" in one.problems[0].message
+
+
+def test_a_rewrite_is_caught_by_the_operators_record_after_the_local_copy_is_gone() -> None:
+    original = log(30)
+    held = _marks(original, 25, held_by=OPERATOR)
+    rewritten = log(30)
+    rewritten[9]["data"]["n"] = -1
+    prev = rewritten[8]["hash"]
+    for e in rewritten[9:]:
+        e["prev_hash"] = prev
+        e["hash"] = prev = chain(prev, e)
+    assert audit(rewritten).ok  # no local checkpoint left: the rewrite is invisible locally
+    a = audit(rewritten, held, consulted={"op"})
+    assert [(p.kind, p.seq) for p in a.problems] == [("checkpoint", 25), ("missing-checkpoint", 25)]
+    assert a.entries == 24 and a.vouched == 0
+    # Not consulted: the operator's marks still check the chain, but no copy is expected.
+    assert [p.kind for p in audit(rewritten, held).problems] == ["checkpoint"]
+
+
+def test_an_audit_stops_at_the_first_break_but_knows_where_the_log_ends() -> None:
+    entries = log(40)
+    entries[9]["kind"] = "agreement"
+    a = audit(entries, _marks(entries, 30))
+    assert [(p.kind, p.seq) for p in a.problems] == [("broken", 10)]
+    assert a.entries == 9 and a.end == 40 and a.vouched == 0

@@ -42,7 +42,7 @@ def _job(consumer: DemoNode, agreement_id: str, query: str, **extra: Any) -> dic
         job = c.call(
             "POST", "/api/compute/jobs", {"agreementId": agreement_id, "query": query, **extra}
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # the first Spark job starts a JVM
         while job["state"] not in ("RELEASED", "REFUSED", "REJECTED", "FAILED", "PENDING_REVIEW"):
             assert time.monotonic() < deadline, job
             time.sleep(0.1)
@@ -96,10 +96,10 @@ def test_accepted_queries_release_aggregates_and_small_groups_are_suppressed(
             "SELECT COUNT(*) FROM visits WHERE patient_id = 7",
             "WHERE: column 'patient_id' may not be filtered on",
         ),
-        ("SELECT ward, MAX(amount) FROM visits GROUP BY ward", "aggregate MAX is not allowed"),
+        ("SELECT ward, MAX(amount) FROM visits GROUP BY ward", "MAX is not allowed"),
         (
             "SELECT COUNT(*) FROM read_parquet('/etc/passwd')",
-            "must read the product table 'visits'",
+            "only the product's tables may be read, not function READ_PARQUET",
         ),
         (
             "SELECT ward, lower(ward), COUNT(*) FROM visits GROUP BY ward",

@@ -14,7 +14,7 @@ from trustspace.core.registry import uscc_check_char, uscc_problem
 from trustspace.operator.service import LocalAnchors, Operator
 from trustspace.services.errors import NotFound, Refused
 from trustspace.store.db import Database
-from trustspace.trust.credentials import verify_credential
+from trustspace.trust.credentials import jwk_key, read_checkpoint, verify_credential
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.tokens import AuthError
 
@@ -122,3 +122,21 @@ def test_operator_key_rotation_keeps_old_credentials_valid(operator: Operator) -
     for credential in (old, new):
         verify_credential(credential, anchors, ["space-a"], now=time.time())
     assert [k["status"] for k in operator.jwks()["keys"]] == ["retired", "active"]
+
+
+def test_the_operator_keeps_each_members_countersigned_checkpoints(operator: Operator) -> None:
+    first, second, other = "a" * 64, "b" * 64, "c" * 64
+    operator.countersign("hospital", 10, first)
+    operator.countersign("hospital", 20, second)
+    operator.countersign("lab", 5, other)
+    assert operator.countersign("hospital", 20, second)  # the same head again: the same answer
+    record = operator.member_checkpoints("hospital")
+    assert [(c["seq"], c["hash"]) for c in record] == [(10, first), (20, second)]
+    keys = {k["kid"]: jwk_key(k) for k in operator.jwks()["keys"]}
+    claims = [read_checkpoint(c["token"], keys) for c in record]
+    assert [(c["iss"], c["sub"], c["seq"], c["hash"]) for c in claims] == [
+        ("space-a", "hospital", 10, first),
+        ("space-a", "hospital", 20, second),
+    ]
+    with pytest.raises(Refused, match="cannot shrink"):
+        operator.countersign("hospital", 15, first)

@@ -1,11 +1,13 @@
-"""The same guarded query on Apache Spark, for products that outgrow one machine.
+"""The same guarded plan on Apache Spark, for products that outgrow one machine.
 
-The query the guard accepted (DuckDB SQL) is translated to Spark SQL by sqlglot and runs on a
-temporary view per product table, over its file only.  The guard already refuses every other table,
-qualified name and function.  One Spark session serves the process (local mode unless
-``TRUSTSPACE_SPARK_MASTER`` names a cluster); memory is the session's.  A timer cancels the job
-when its time is up.  At most ``max_rows + 1`` rows come back.  Failures are ``EngineError``s,
-as with DuckDB.
+The plan's SQL is generated for Spark (:meth:`Plan.sql` with ``engine="spark"``) and runs on a
+temporary view per product table, over its file only.  CSV and JSON are read with every value
+as text (the plan casts what it uses; ANSI mode is off, so a cast that fails is NULL, never an
+error), and malformed records do not fail the read.  One Spark session serves the process
+(local mode unless ``TRUSTSPACE_SPARK_MASTER`` names a cluster); memory is the session's.  A
+timer cancels the job when its time is up.  At most ``max_rows + 1`` groups come back; the
+overlap audit's projection comes back as Arrow.  Failures are ``EngineError``s with the same
+fixed reasons as on DuckDB.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-
-from trustspace.dataplane.compute import EngineError, Tables
+from trustspace.dataplane.compute import FAILED, EngineError, Result, Tables, log, unreadable
 
 _lock = threading.Lock()
 _session: Any = None
@@ -51,23 +51,26 @@ def run(
     *,
     seconds: float,
     max_rows: int,
-) -> tuple[list[str], list[tuple[Any, ...]]]:
+    audit_sql: str | None = None,
+) -> Result:
     formats: list[tuple[str, str, Path]] = []
     for table, (path, suffix) in tables.items():
         fmt = READERS.get(suffix.lower())
         if fmt is None:
-            raise EngineError(f"the product file of {table} is not Parquet, CSV or JSON Lines")
+            raise unreadable(table)
         formats.append((table, fmt, path))
     spark = session()
     group = f"trustspace-{uuid.uuid4()}"
     views = [table for table, _, _ in formats]
     try:
         for table, fmt, path in formats:
-            reader = spark.read.option("header", "true").option("inferSchema", "true")
+            reader = spark.read.option("header", "true").option("mode", "PERMISSIVE")
+            if fmt == "json":
+                reader = reader.option("primitivesAsString", "true")
             reader.format(fmt).load(str(path)).createOrReplaceTempView(table)
-        spark_sql = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
     except Exception as exc:  # Spark raises Py4J and analysis errors of many kinds
-        raise EngineError(f"the product could not be opened: {str(exc).splitlines()[0]}") from None
+        log.warning("compute product could not be opened in Spark: %s", exc)
+        raise EngineError(FAILED) from None
     context = spark.sparkContext
     stopped = threading.Event()
 
@@ -79,17 +82,21 @@ def run(
     try:
         context.setJobGroup(group, "trustspace compute job", interruptOnCancel=True)
         timer.start()
-        frame = spark.sql(spark_sql)
+        frame = spark.sql(sql)
         rows = frame.limit(max_rows + 1).collect()
         columns = list(frame.columns)
+        audit = None
+        if audit_sql is not None and len(rows) <= max_rows:
+            audit = spark.sql(audit_sql).toArrow()
         if stopped.is_set():  # the deadline passed (maybe before Spark had a job to cancel)
             raise TimeoutError
     except Exception as exc:
         if stopped.is_set():
             raise EngineError(f"the job ran out of time ({seconds:g} s) and was stopped") from None
-        raise EngineError(f"the query failed: {str(exc).splitlines()[0]}") from None
+        log.warning("compute query failed in Spark: %s", exc)
+        raise EngineError(FAILED) from None
     finally:
         timer.cancel()
         for view in views:
             spark.catalog.dropTempView(view)
-    return columns, [tuple(r) for r in rows]
+    return Result(columns, [tuple(r) for r in rows], audit)

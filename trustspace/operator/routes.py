@@ -2,7 +2,8 @@
 
 Anyone may read ``/operator/keys``, ``/operator/status`` and ``/operator/members``, apply, and
 follow an application; a member rotates its key with a request signed by its current key.
-Searching the federated catalog needs a member's signed token (as on DSP).  Reviewing
+Searching the federated catalog, and reading the checkpoints the operator countersigned for
+oneself (``GET /operator/checkpoints``), need a member's signed token (as on DSP).  Reviewing
 applications, suspending and revoking members, rotating the operator key and crawling need the
 management key (``/api/operator/...``).
 """
@@ -105,6 +106,11 @@ def operator_routes(node: Node) -> list[BaseRoute]:
             raise NotFound(f"no listing {request.path_params['id']}")
         return listing
 
+    def own_checkpoints(member: str, request: Request, body: Any) -> Any:
+        """What the operator countersigned for the caller: its verifier's outside witness."""
+        return {"operator": op.operator_id, "participantId": member,
+                "checkpoints": op.member_checkpoints(member)}  # fmt: skip
+
     def report_trade(member: str, request: Request, body: Any) -> Any:
         return {"certificate": listings.certify_trade(member, body)}
 
@@ -183,6 +189,7 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         Route("/operator/catalog/search", search, methods=["GET"]),
         Route("/operator/catalog/export", public(export), methods=["GET"]),
         Route("/operator/checkpoints", checkpoint, methods=["POST"]),
+        Route("/operator/checkpoints", as_member(own_checkpoints), methods=["GET"]),
         Route(
             "/api/operator/members/{id}/checkpoints", managed(member_checkpoints), methods=["GET"]
         ),

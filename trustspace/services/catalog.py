@@ -2,7 +2,8 @@
 
 A published file is copied into the node's blob folder while it is hashed, so a
 dataset is immutable: later edits of the original cannot change what a
-contract covers.  Offers get URI ids; the dataset is each offer's target.
+contract covers.  The hash recorded is the one the stored blob reads back as
+(:mod:`trustspace.store.blobs`), checked before the dataset row is written.  Offers get URI ids; the dataset is each offer's target.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from trustspace.core import fileset
 from trustspace.core import messages as m
-from trustspace.core.compute import GuardError, Rule, parse_rule
+from trustspace.core.compute import GuardError, Rule, parse_rule, with_privacy_default
 from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.vocab import CLASSIFICATIONS, TRUSTSPACE
 from trustspace.core.records import DataFile, Dataset, Offer
@@ -29,7 +29,7 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
-from trustspace.store import repo
+from trustspace.store import blobs, evidence, repo
 from trustspace.store.db import Tx
 
 DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
@@ -72,27 +72,11 @@ def _service_id(ctx: NodeContext) -> str:
     return ctx.dsp_base
 
 
-def _ingest(src: Path, blob_dir: Path) -> tuple[Path, int, str]:
-    """Copy ``src`` into the blob folder under its SHA-256, streaming."""
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    tmp = blob_dir / f".incoming-{os.getpid()}-{src.name}"
-    size = 0
-    with src.open("rb") as fin, tmp.open("wb") as fout:
-        while chunk := fin.read(1 << 20):
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    final = blob_dir / digest.hexdigest()
-    if final.exists():
-        tmp.unlink()
-    else:
-        tmp.replace(final)
-    return final, size, digest.hexdigest()
-
-
 def _ingest_file(ctx: NodeContext, source: Path) -> DataFile:
-    blob, size, sha = _ingest(source, ctx.blob_dir)
+    try:
+        blob, size, sha = blobs.ingest(source, ctx.blob_dir)
+    except blobs.BlobMismatch as exc:
+        raise Refused(f"{exc}; nothing was published, try again") from None
     media = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
     return DataFile(source.name, str(blob), size, sha, media)
 
@@ -263,6 +247,21 @@ def publish(
             raise Refused(f"{source} is not a readable file")
     files = tuple(_ingest_file(ctx, source) for source in sources)
     _check_profile(profile, files)
+    privacy: dict[str, Any] | None = None
+    if compute_rule is not None:
+        if profile is None:  # the scan decides whether the product holds personal information
+            profile = _scan(files)
+        personal = holds_personal_information(profile, declaration)
+        compute_rule = with_privacy_default(compute_rule, personal)
+        try:
+            parse_rule(compute_rule)
+        except GuardError as exc:
+            raise Refused(f"analysis rule: this product holds personal information, so results"
+                          f" get differential privacy by default, and {exc}; declare"
+                          " thresholdOnly with a reason to release under the threshold alone") from None  # fmt: skip
+        privacy = {"personalInformation": personal,
+                   "privacy": "differential" if compute_rule.get("dp") else "threshold",
+                   "thresholdOnly": compute_rule.get("thresholdOnly")}  # fmt: skip
     sha = fileset.version_hash((f.name, f.sha256) for f in files) if files else None
     if api is not None:
         sha = api_version_hash(api, version)
@@ -306,7 +305,45 @@ def publish(
             raise Refused(f"offer {offer.id} already exists")
         repo.insert_dataset(tx, dataset)
         repo.insert_offer(tx, offer)
+        if privacy is not None:  # how compute results are protected, and who declared what
+            evidence.record(tx, at=now, kind="compute-privacy", subject=dataset.id, data=privacy)
     return dataset, offer
+
+
+def holds_personal_information(
+    profile: dict[str, Any] | None, declaration: dict[str, Any] | None
+) -> bool:
+    """By the provider's declaration (personal information, or a legal basis for it) or by
+    the personal-information scan of any of the version's files."""
+    declared = declaration or {}
+    if declared.get("personalInformation") or declared.get("legalBasis"):
+        return True
+    profiles = [profile or {}]
+    if isinstance((profile or {}).get("files"), dict):
+        profiles = [p for p in profile["files"].values() if isinstance(p, dict)]  # type: ignore[index]
+    return any(p.get("pii_kinds") for p in profiles)
+
+
+def _scan(files: tuple[DataFile, ...]) -> dict[str, Any] | None:
+    from trustspace.products.profile import profile_file
+
+    scanned = {}
+    for f in files:
+        try:
+            scanned[f.name] = profile_file(Path(f.path), fmt=_format(f.name))
+        except (ValueError, OSError) as exc:
+            raise Refused(
+                f"{f.name} could not be scanned for personal information: {exc}"
+            ) from None
+    if len(files) == 1:
+        return scanned[files[0].name]
+    return {"files": scanned}
+
+
+def _format(name: str) -> str | None:
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}.get(
+        Path(name).suffix.lower()
+    )
 
 
 def _dataset_json(ctx: NodeContext, d: Dataset, offers: list[Offer]) -> m.Json:

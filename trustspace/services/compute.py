@@ -3,62 +3,73 @@
 A job moves SUBMITTED → (PENDING_REVIEW →) QUEUED → RUNNING → RELEASED, or ends REFUSED,
 REJECTED or FAILED with a reason.
 
-**Admission** happens in one transaction:
+**Submission is idempotent.**  The consumer sends a key of its choosing; the job's id is
+derived from the consumer and the key, so a retry after a lost answer returns the job the
+first attempt created, and never spends budget twice.  The same key with another query or
+agreement is refused.
+
+**Admission** checks the query with the guard first, outside any transaction (checking is
+bounded and linear, but no write lock is held while it runs), then in one transaction:
 1. the agreement is the consumer's, finalised, for a product with an analysis rule;
-2. the ODRL agreement permits ``aggregate`` for the declared purpose, now (the count is
-   consumed here);
-3. the guard accepts the query;
-4. under differential privacy, the query's epsilon fits in what is left of the agreement's
-   budget, and is spent.
+2. the ODRL agreement permits ``aggregate`` for the declared purpose, now;
+3. under differential privacy, the query's epsilon fits in what is left of the agreement's
+   budget, and is spent; then the use is counted.
 
-The budget is spent exactly once per job, at admission, so a job that is requeued after a
-restart never costs twice.
+**Release** happens after the sandboxed run:
+- under DP, noise is added and a group is released only if its noisy size clears the release
+  threshold (:mod:`trustspace.core.compute.release`);
+- under the threshold alone, the overlap audit withholds groups that would let a combination
+  of releases isolate fewer than ``minGroupSize`` entities; its state is updated in the same
+  transaction as the release (:mod:`trustspace.dataplane.audit`);
+- the agreement is re-checked (time window, standing).
 
-**Release** re-checks the agreement (time window, standing), applies the group rule (refuse
-mode) and adds Laplace noise under DP.  Then the result and its SHA-256 are stored.  Raw rows
-never leave: only the released aggregate does.  Every step is evidence, with the query's hash
-and the result's hash.
+Then the result and its SHA-256 are stored.  Raw rows never leave: only the released
+aggregate does.  Every step is evidence, with the query's hash and the result's hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from trustspace.core import negotiation as n
-from trustspace.core.compute import (
-    Checked,
-    GuardError,
-    Output,
-    Rule,
-    check,
-    parse_rule,
-    release_problem,
-)
+from trustspace.core.compute import GuardError, Plan, Rule, check, parse_rule
+from trustspace.core.compute import release as rel
 from trustspace.core.fileset import table_name
 from trustspace.core.odrl.model import Request
 from trustspace.core.records import Agreement, Dataset
-from trustspace.dataplane.compute import EngineError, run
+from trustspace.dataplane import audit as overlap
+from trustspace.dataplane.compute import EngineError, Result, run
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import evidence, repo, usage
+from trustspace.store import Conflict, evidence, repo, usage
+from trustspace.store import compute as jobs
 from trustspace.store.db import Row, Tx
 
 ACTION = "aggregate"
+PROVIDER = "provider"
+_KEYS = uuid.UUID("6f1d9a8e-2b47-4c1e-9d55-0b7f3c2a9e10")  # namespace of job ids
+MAX_KEY = 200
 
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def job_id(consumer_id: str, key: str) -> str:
+    """The id of the job a consumer submits with ``key``; both sides compute it."""
+    return f"urn:uuid:{uuid.uuid5(_KEYS, consumer_id + chr(10) + key)}"
+
+
 def view(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
+        "key": row["submission_key"],
         "agreementId": row["agreement_id"],
         "datasetId": row["dataset_id"],
         "consumerId": row["consumer_id"],
@@ -68,141 +79,166 @@ def view(row: Row) -> dict[str, Any]:
         "state": row["state"],
         "reason": row["reason"],
         "epsilon": row["epsilon"],
-        "result": json.loads(row["result"]) if row["result"] else None,
+        "result": jobs.result_of(row),
         "resultSha256": row["result_sha256"],
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
     }
 
 
-def _get(tx: Tx, job_id: str, *, lock: bool = False) -> Row | None:
-    suffix = " FOR UPDATE" if lock and tx.dialect == "postgresql" else ""
-    return tx.one(
-        f"SELECT * FROM compute_jobs WHERE id = ? AND role = 'provider'{suffix}", (job_id,)
-    )
-
-
 def _set(ctx: NodeContext, tx: Tx, job: Row, state: str, **fields: Any) -> None:
     now = ctx.clock()
-    sets, params = ["state = ?", "updated_at = ?"], [state, now]
-    for key, value in fields.items():
-        sets.append(f"{key} = ?")
-        params.append(value)
-    tx.execute(f"UPDATE compute_jobs SET {', '.join(sets)} WHERE id = ?", (*params, job["id"]))
+    jobs.update(tx, job["id"], PROVIDER, {"state": state, "updated_at": now, **fields})
     data = {"state": state, "querySha256": job["query_sha256"], "agreement": job["agreement_id"]}
     data.update({k: v for k, v in fields.items() if k in ("reason", "result_sha256", "epsilon")})
     evidence.record(tx, at=now, kind="compute-job", subject=job["id"], data=data)
 
 
-def _spent(tx: Tx, agreement_id: str) -> float:
-    row = tx.one("SELECT spent FROM compute_budget WHERE agreement_id = ?", (agreement_id,))
-    return 0.0 if row is None else float(row["spent"])
+def _guard(ctx: NodeContext, dataset: Dataset, query: str) -> tuple[Plan | None, str | None]:
+    """The plan, or why the query (or the product's rule) is refused."""
+    try:
+        rule = parse_rule(dataset.compute_rule)
+    except GuardError as exc:
+        return None, f"the product's analysis rule is not valid any more: {exc}"
+    try:
+        return check(rule, query, ctx.compute_limits), None
+    except GuardError as exc:
+        return None, str(exc)
+
+
+def _budget_problem(tx: Tx, rule: Rule, agreement: Agreement, plan: Plan) -> str | None:
+    if rule.privacy is None or plan.epsilon <= 0:
+        return None
+    spent = jobs.spent(tx, agreement.id, lock=True)
+    if spent + plan.epsilon > rule.privacy.budget + 1e-9:
+        return (f"the privacy budget of this agreement is exhausted: {spent:g} of"
+                f" {rule.privacy.budget:g} spent, this query needs {plan.epsilon:g}")  # fmt: skip
+    jobs.spend(tx, agreement.id, plan.epsilon)
+    return None
 
 
 def _admit(ctx: NodeContext, tx: Tx, principal: str, agreement: Agreement, dataset: Dataset,
-           job_id: str, query: str, purpose: str | None) -> tuple[str, str | None, Checked | None]:  # fmt: skip
-    """The state a new job starts in, why, and the checked query."""
-    rule = parse_rule(dataset.compute_rule)
-    try:
-        checked = check(rule, query)
-    except GuardError as exc:
-        return "REFUSED", str(exc), None
+           job: Row, plan: Plan) -> tuple[str, str | None]:  # fmt: skip
+    """The state a new job goes to, and why."""
     standing = ctx.standing(principal)
     if standing is not None:
-        return "REFUSED", standing, None
+        return "REFUSED", standing
     pep.decide(
         ctx, tx, point="compute", principal=principal,
         policy=ctx.policies.get(f"agreement:{agreement.id}", agreement.policy),
-        request=Request(action=ACTION, assignee=principal, target=dataset.id, purpose=purpose),
+        request=Request(action=ACTION, assignee=principal, target=dataset.id,
+                        purpose=job["purpose"]),
         world=pep.world(ctx, tx, principal=principal, now=ctx.clock(), agreement=agreement,
                         dataset=dataset),
-        process_id=job_id, agreement_id=agreement.id, dataset_id=dataset.id,
+        process_id=job["id"], agreement_id=agreement.id, dataset_id=dataset.id,
     )  # fmt: skip
-    usage.record_usage(tx, agreement.id, ACTION, job_id, ctx.clock())
-    if rule.dp and checked.epsilon > 0:
-        lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
-        tx.one(f"SELECT spent FROM compute_budget WHERE agreement_id = ?{lock}", (agreement.id,))
-        spent = _spent(tx, agreement.id)
-        assert rule.budget is not None
-        if spent + checked.epsilon > rule.budget + 1e-9:
-            return "REFUSED", (f"the privacy budget of this agreement is exhausted: {spent:g} of "
-                               f"{rule.budget:g} spent, this query needs {checked.epsilon:g}"), None  # fmt: skip
-        tx.execute(
-            "INSERT INTO compute_budget (agreement_id, spent) VALUES (?, ?)"
-            " ON CONFLICT (agreement_id) DO UPDATE SET spent = compute_budget.spent + ?",
-            (agreement.id, checked.epsilon, checked.epsilon),
-        )
-    return ("PENDING_REVIEW" if rule.approval == "manual" else "QUEUED"), None, checked
+    problem = _budget_problem(tx, plan.rule, agreement, plan)
+    if problem is not None:
+        return "REFUSED", problem
+    usage.record_usage(tx, agreement.id, ACTION, job["id"], ctx.clock())
+    return ("PENDING_REVIEW" if plan.rule.approval == "manual" else "QUEUED"), None
 
 
-def submit(ctx: NodeContext, principal: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A consumer submits a query under one of its agreements."""
+def _submission(body: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
     agreement_id, query = body.get("agreementId"), body.get("query")
-    purpose = body.get("purpose")
+    purpose, key = body.get("purpose"), body.get("key")
     if not isinstance(agreement_id, str) or not isinstance(query, str) or not query.strip():
         raise Refused("a job needs agreementId and query")
     if purpose is not None and not isinstance(purpose, str):
         raise Refused("purpose must be a string")
-    job_id = ctx.ids()
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY):
+        raise Refused(f"key must be a string of 1 to {MAX_KEY} characters")
+    return agreement_id, query, purpose, key
+
+
+def same_job(job: Row, agreement_id: str, query: str, purpose: str | None) -> Row:
+    """``job``, if it is the submission described; a key means one job."""
+    if job["agreement_id"] != agreement_id or job["query"] != query or job["purpose"] != purpose:
+        raise Refused(f"key {job['submission_key']!r} was used for another job ({job['id']})")
+    return job
+
+
+def submit(ctx: NodeContext, principal: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A consumer submits a query under one of its agreements; a retry with the same key
+    returns the job the first attempt created."""
+    agreement_id, query, purpose, key = _submission(body)
+    key = key or ctx.ids()
+    jid = job_id(principal, key)
+    with ctx.db.tx() as tx:
+        existing = jobs.get(tx, jid, PROVIDER)
+        agreement = repo.get_agreement(tx, agreement_id)
+        neg = repo.get_negotiation(tx, agreement.negotiation_id) if agreement else None
+        dataset = repo.get_dataset(tx, agreement.dataset_id) if agreement else None
+    if existing is not None:
+        if existing["consumer_id"] != principal:
+            raise NotFound(f"no compute job {jid}")
+        return view(same_job(existing, agreement_id, query, purpose))
+    if (agreement is None or agreement.consumer_id != principal
+            or agreement.provider_id != ctx.participant_id):  # fmt: skip
+        raise NotFound(f"no agreement {agreement_id} of {principal} with this provider")
+    if neg is None or neg.state != n.FINALIZED:
+        raise Refused(f"agreement {agreement_id} is not finalized")
+    if dataset is None or dataset.compute_rule is None:
+        raise Refused(f"dataset {agreement.dataset_id} does not offer compute")
+    plan, refusal = _guard(ctx, dataset, query)  # no transaction is open while checking
     now = ctx.clock()
     try:
         with ctx.db.tx() as tx:
             agreement = repo.get_agreement(tx, agreement_id, lock=True)
-            if (
-                agreement is None
-                or agreement.consumer_id != principal
-                or agreement.provider_id != ctx.participant_id
-            ):
-                raise NotFound(f"no agreement {agreement_id} of {principal} with this provider")
-            neg = repo.get_negotiation(tx, agreement.negotiation_id)
-            dataset = repo.get_dataset(tx, agreement.dataset_id)
-            if neg is None or neg.state != n.FINALIZED:
-                raise Refused(f"agreement {agreement_id} is not finalized")
-            if dataset is None or dataset.compute_rule is None:
-                raise Refused(f"dataset {agreement.dataset_id} does not offer compute")
-            tx.execute(
-                "INSERT INTO compute_jobs (id, role, agreement_id, consumer_id, provider_id,"
-                " dataset_id, query, query_sha256, purpose, state, created_at, updated_at)"
-                " VALUES (?,'provider',?,?,?,?,?,?,?,'SUBMITTED',?,?)",
-                (job_id, agreement_id, principal, ctx.participant_id, dataset.id, query,
-                 _sha(query), purpose, now, now),
-            )  # fmt: skip
-            job = _get(tx, job_id)
+            assert agreement is not None
+            row = {"id": jid, "role": PROVIDER, "agreement_id": agreement_id,
+                   "consumer_id": principal, "provider_id": ctx.participant_id,
+                   "dataset_id": dataset.id, "query": query, "query_sha256": _sha(query),
+                   "purpose": purpose, "state": "SUBMITTED", "submission_key": key,
+                   "created_at": now, "updated_at": now}  # fmt: skip
+            jobs.insert(tx, row)
+            job = jobs.get(tx, jid, PROVIDER)
             assert job is not None
-            evidence.record(tx, at=now, kind="compute-job", subject=job_id,
+            evidence.record(tx, at=now, kind="compute-job", subject=jid,
                             data={"state": "SUBMITTED", "querySha256": job["query_sha256"],
                                   "agreement": agreement_id})  # fmt: skip
-            state, reason, checked = _admit(
-                ctx, tx, principal, agreement, dataset, job_id, query, purpose
-            )
-            _set(ctx, tx, job, state, reason=reason,
-                 checked_sql=checked.sql if checked else None,
-                 epsilon=checked.epsilon if checked else 0.0)  # fmt: skip
+            if plan is None:
+                _set(ctx, tx, job, "REFUSED", reason=refusal, epsilon=0.0)
+            else:
+                state, reason = _admit(ctx, tx, principal, agreement, dataset, job, plan)
+                _set(ctx, tx, job, state, reason=reason,
+                     epsilon=plan.epsilon if state != "REFUSED" else 0.0)  # fmt: skip
     except pep.PolicyDenied as denied:
         pep.log_denial(ctx, denied)
         raise
+    except Conflict:  # the same key, submitted twice at once: the other attempt won
+        with ctx.db.tx() as tx:
+            raced = jobs.get(tx, jid, PROVIDER)
+        if raced is None:
+            raise
+        return view(same_job(raced, agreement_id, query, purpose))
     ctx.wake()
-    return get(ctx, principal, job_id)
+    return get(ctx, principal, jid)
 
 
 def get(ctx: NodeContext, principal: str | None, job_id: str) -> dict[str, Any]:
     with ctx.db.tx() as tx:
-        job = _get(tx, job_id)
+        job = jobs.get(tx, job_id, PROVIDER)
     if job is None or (principal is not None and job["consumer_id"] != principal):
         raise NotFound(f"no compute job {job_id}")
     return view(job)
 
 
+def list_for(ctx: NodeContext, principal: str, agreement_id: str | None) -> list[dict[str, Any]]:
+    """A consumer's own jobs here (to find jobs it lost track of), newest first."""
+    with ctx.db.tx() as tx:
+        return [view(r) for r in jobs.of_consumer(tx, PROVIDER, principal, agreement_id)]
+
+
 def review_queue(ctx: NodeContext) -> list[dict[str, Any]]:
     with ctx.db.tx() as tx:
-        rows = tx.all("SELECT * FROM compute_jobs WHERE role = 'provider' AND state = 'PENDING_REVIEW'"
-                      " ORDER BY created_at")  # fmt: skip
+        rows = jobs.in_state(tx, "PENDING_REVIEW")
     return [view(r) for r in rows]
 
 
 def review(ctx: NodeContext, job_id: str, approve: bool, reason: str = "") -> dict[str, Any]:
     with ctx.db.tx() as tx:
-        job = _get(tx, job_id, lock=True)
+        job = jobs.get(tx, job_id, PROVIDER, lock=True)
         if job is None:
             raise NotFound(f"no compute job {job_id}")
         if job["state"] != "PENDING_REVIEW":
@@ -218,25 +254,21 @@ def requeue_interrupted(ctx: NodeContext) -> int:
     """At start-up: jobs that were running when the node stopped run again (their budget was
     spent at admission and is not spent again)."""
     with ctx.db.tx() as tx:
-        return tx.execute(
-            "UPDATE compute_jobs SET state = 'QUEUED' WHERE role = 'provider' AND state = 'RUNNING'"
-        )
+        return jobs.requeue_running(tx)
 
 
 def claim(ctx: NodeContext) -> Row | None:
     with ctx.db.tx() as tx:
-        suffix = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
-        job = tx.one("SELECT * FROM compute_jobs WHERE role = 'provider' AND state = 'QUEUED'"
-                     f" ORDER BY created_at LIMIT 1{suffix}")  # fmt: skip
+        job = jobs.claim_next(tx)
         if job is None:
             return None
         _set(ctx, tx, job, "RUNNING", attempts=int(job["attempts"]) + 1)
-        return _get(tx, job["id"])
+        return jobs.get(tx, job["id"], PROVIDER)
 
 
 def fail(ctx: NodeContext, job_id: str, reason: str) -> None:
     with ctx.db.tx() as tx:
-        job = _get(tx, job_id, lock=True)
+        job = jobs.get(tx, job_id, PROVIDER, lock=True)
         if job is not None and job["state"] == "RUNNING":
             _set(ctx, tx, job, "FAILED", reason=reason)
 
@@ -253,29 +285,11 @@ def _mechanism(scale: float, integer: bool) -> Any:
     return dp.m.make_laplace(domain, dp.absolute_distance(T=kind), scale=scale)
 
 
-def laplace(value: float, scale: float, *, integer: bool) -> float:
+def laplace(value: float, scale: float, integer: bool) -> float:
     """``value`` with Laplace noise of ``scale`` (sensitivity / epsilon)."""
     if integer:
         return float(_mechanism(scale, True)(int(value)))
     return float(_mechanism(scale, False)(float(value)))
-
-
-def _noisy(
-    rows: list[tuple[Any, ...]], outputs: tuple[Output, ...], epsilon: float
-) -> list[list[Any]]:
-    noisy = [o for o in outputs if o.kind in ("count", "sum")]
-    share = epsilon / max(len(noisy), 1)
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, o in enumerate(outputs):
-            if o.kind in ("count", "sum") and values[i] is not None:
-                counted = o.kind == "count"
-                values[i] = laplace(float(values[i]), o.sensitivity / share, integer=counted)
-                if counted:
-                    values[i] = max(0, int(values[i]))
-        out.append(values)
-    return out
 
 
 def product_tables(dataset: Dataset, rule: Rule) -> dict[str, tuple[Path, str]]:
@@ -287,6 +301,41 @@ def product_tables(dataset: Dataset, rule: Rule) -> dict[str, tuple[Path, str]]:
     return {table_name(f.name): (Path(f.path), Path(f.name).suffix) for f in dataset.files}
 
 
+def run_plan(plan: Plan, tables: dict[str, tuple[Path, str]]) -> Result:
+    """The plan on its engine; the overlap audit's projection too under the threshold alone."""
+    rule = plan.rule
+    audit_sql = None if rule.dp else plan.audit_sql(rule.engine)
+    if rule.engine == "spark":
+        from trustspace.dataplane import spark
+
+        return spark.run(tables, plan.sql("spark"), seconds=rule.seconds,
+                         max_rows=rule.max_rows, audit_sql=audit_sql)  # fmt: skip
+    return run(tables, plan.sql("duckdb"), seconds=rule.seconds, memory_mib=rule.memory_mib,
+               max_rows=rule.max_rows, audit_sql=audit_sql)  # fmt: skip
+
+
+def preview(plan: Plan, tables: dict[str, tuple[Path, str]]) -> dict[str, Any]:
+    """What the provider would release for ``plan`` as a first query on ``tables`` (a mock):
+    the same engine and release rules, with a fresh overlap audit, on the DuckDB engine."""
+    from dataclasses import replace
+
+    local = replace(plan, rule=replace(plan.rule, engine="duckdb"))
+    result = run_plan(local, tables)
+    if len(result.rows) > local.rule.max_rows:
+        raise EngineError(
+            f"the result has more than {local.rule.max_rows} groups; narrow the query"
+        )
+    groups = rel.candidates(local, result.rows)
+    if local.rule.dp:
+        released = rel.with_noise(local, groups, laplace)
+    else:
+        keys, _ = overlap.audit(overlap.load(None), result.audit, [g.key for g in groups],
+                                local.rule.min_group_size)  # fmt: skip
+        released = [g.values for g in groups if g.key in keys]
+    return {"columns": [o.name for o in local.outputs], "rows": rel.finish(local, released),
+            "noise": "laplace" if local.rule.dp else None}  # fmt: skip
+
+
 def execute(ctx: NodeContext, job: Row) -> None:
     """Run a claimed job and release (or fail) it."""
     with ctx.db.tx() as tx:
@@ -295,69 +344,73 @@ def execute(ctx: NodeContext, job: Row) -> None:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason="the product is gone")
         return
-    rule = parse_rule(dataset.compute_rule)
-    checked = check(rule, job["query"])  # the same guard, again, right before running
-    tables = product_tables(dataset, rule)
+    plan, refusal = _guard(ctx, dataset, job["query"])  # the same guard, right before running
+    if plan is None:
+        with ctx.db.tx() as tx:
+            _set(ctx, tx, job, "FAILED", reason=refusal)
+        return
+    rule = plan.rule
     try:
-        if rule.engine == "spark":
-            from trustspace.dataplane import spark
-
-            columns, rows = spark.run(tables, checked.sql, seconds=rule.seconds,
-                                      max_rows=rule.max_rows)  # fmt: skip
-        else:
-            columns, rows = run(tables, checked.sql, seconds=rule.seconds,
-                                memory_mib=rule.memory_mib, max_rows=rule.max_rows)  # fmt: skip
+        result = run_plan(plan, product_tables(dataset, rule))
     except EngineError as exc:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason=exc.reason)
         return
-    problem = release_problem(rule, rows)
-    released = [list(r[:-1]) for r in rows]  # the group size is the guard's, not the consumer's
-    if rule.dp and problem is None:
-        released = _noisy([r[:-1] for r in rows], checked.outputs, checked.epsilon)
-    result = {
-        "columns": columns[:-1],
-        "rows": _jsonable(released),
-        "noise": "laplace" if rule.dp else None,
-    }
+    problem = None
+    if len(result.rows) > rule.max_rows:
+        problem = f"the result has more than {rule.max_rows} groups; narrow the query"
+    groups = rel.candidates(plan, result.rows)
+    noisy = rel.with_noise(plan, groups, laplace) if rule.dp and problem is None else None
     with ctx.db.tx() as tx:
-        current = _get(tx, job["id"], lock=True)
+        current = jobs.get(tx, job["id"], PROVIDER, lock=True)
         if current is None or current["state"] != "RUNNING":
             return
-        agreement = repo.get_agreement(tx, job["agreement_id"])
-        standing = ctx.standing(job["consumer_id"])
-        if problem is None and standing is not None:
-            problem = standing
-        if problem is None and agreement is not None:
-            try:  # the agreement again, at release: time window, region, standing
-                pep.decide(
-                    ctx, tx, point="compute-release", principal=job["consumer_id"],
-                    policy=ctx.policies.get(f"agreement:{agreement.id}", agreement.policy),
-                    request=Request(action=ACTION, assignee=job["consumer_id"],
-                                    target=job["dataset_id"], purpose=job["purpose"]),
-                    world=pep.world(ctx, tx, principal=job["consumer_id"], now=ctx.clock(),
-                                    agreement=agreement, dataset=dataset,
-                                    exclude_transfer=job["id"]),
-                    process_id=job["id"], agreement_id=agreement.id, dataset_id=job["dataset_id"],
-                )  # fmt: skip
-            except pep.PolicyDenied as denied:
-                problem = "the agreement no longer permits release: " + denied.reason
+        problem = problem or _release_problem(ctx, tx, job, dataset)
         if problem is not None:
             _set(ctx, tx, current, "FAILED", reason=problem)
             return
-        text = json.dumps(result, sort_keys=True, separators=(",", ":"))
+        if noisy is not None:
+            released = noisy
+        else:
+            released = _audited(ctx, tx, job, dataset, plan, groups, result)
+        text = json.dumps({"columns": [o.name for o in plan.outputs],
+                           "rows": rel.finish(plan, released),
+                           "noise": "laplace" if rule.dp else None},
+                          sort_keys=True, separators=(",", ":"))  # fmt: skip
         _set(ctx, tx, current, "RELEASED", result=text, result_sha256=_sha(text))
 
 
-def _jsonable(rows: list[list[Any]]) -> list[list[Any]]:
-    """JSON values: decimals become numbers (both engines return them for sums), the rest text."""
-    out = []
-    for row in rows:
-        out.append([_json_value(v) for v in row])
-    return out
+def _audited(ctx: NodeContext, tx: Tx, job: Row, dataset: Dataset, plan: Plan,
+             groups: list[rel.Candidate], result: Result) -> list[tuple[Any, ...]]:  # fmt: skip
+    """The groups the overlap audit lets this consumer have; its state is saved with them."""
+    product = dataset.product_id or dataset.id
+    now = ctx.clock()
+    state = overlap.load(jobs.audit_state(tx, product, job["consumer_id"], now))
+    keys, new_state = overlap.audit(state, result.audit, [g.key for g in groups],
+                                    plan.rule.min_group_size)  # fmt: skip
+    jobs.save_audit_state(tx, product, job["consumer_id"], overlap.dump(new_state),
+                          new_state.num_rows, now)  # fmt: skip
+    return [g.values for g in groups if g.key in keys]
 
 
-def _json_value(v: Any) -> Any:
-    if v is None or isinstance(v, bool | int | float | str):
-        return v
-    return float(v) if isinstance(v, Decimal) else str(v)
+def _release_problem(ctx: NodeContext, tx: Tx, job: Row, dataset: Dataset) -> str | None:
+    """Why the agreement no longer permits release (time window, region, standing)."""
+    standing = ctx.standing(job["consumer_id"])
+    if standing is not None:
+        return standing
+    agreement = repo.get_agreement(tx, job["agreement_id"])
+    if agreement is None:
+        return "the agreement is gone"
+    try:
+        pep.decide(
+            ctx, tx, point="compute-release", principal=job["consumer_id"],
+            policy=ctx.policies.get(f"agreement:{agreement.id}", agreement.policy),
+            request=Request(action=ACTION, assignee=job["consumer_id"],
+                            target=job["dataset_id"], purpose=job["purpose"]),
+            world=pep.world(ctx, tx, principal=job["consumer_id"], now=ctx.clock(),
+                            agreement=agreement, dataset=dataset, exclude_transfer=job["id"]),
+            process_id=job["id"], agreement_id=agreement.id, dataset_id=job["dataset_id"],
+        )  # fmt: skip
+    except pep.PolicyDenied as denied:
+        return "the agreement no longer permits release: " + denied.reason
+    return None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.core import odrl
+from trustspace.core.compute import DEFAULT_LIMITS, Limits
 from trustspace.core.machine import Role
 from trustspace.store.db import Database
 
@@ -104,3 +105,4 @@ class NodeContext:
     standing: Callable[[str], str | None] = lambda _participant: None
     own_region: Callable[[], str | None] = lambda: None
     policies: PolicyCache = field(default_factory=lambda: PolicyCache())
+    compute_limits: Limits = DEFAULT_LIMITS

@@ -424,4 +424,25 @@ def _v9(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(dialect: str) -> list[str]:
+    # Compute submissions carry the consumer's key (a retry finds the same job), the consumer's
+    # mirror remembers where its job lives, and the overlap audit keeps, per consumer and
+    # product, the atoms of what was released (a Parquet blob of hashed row classes).
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    blob = "BYTEA" if dialect == "postgresql" else "BLOB"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [
+        "ALTER TABLE compute_jobs ADD COLUMN submission_key TEXT",
+        "ALTER TABLE compute_jobs ADD COLUMN provider_url TEXT",
+        f"""CREATE TABLE compute_audit (
+            product_id TEXT NOT NULL,
+            consumer_id TEXT NOT NULL,
+            state {blob},
+            row_classes {big} NOT NULL DEFAULT 0,
+            updated_at {real} NOT NULL,
+            PRIMARY KEY (product_id, consumer_id)
+        )""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
