@@ -226,8 +226,6 @@ STATEMENTS = [
     "CALL pragma_version()",
     "VALUES (1), (2)",
     "FROM visits",
-    "FROM visits SELECT COUNT(*)",
-    "FROM visits SELECT ward, COUNT(*) GROUP BY ward",
     "PIVOT visits ON ward USING SUM(amount)",
     "UNPIVOT visits ON age, amount INTO NAME k VALUE v",
     "SELECT COUNT(*) FROM (PIVOT visits ON ward USING SUM(amount))",
@@ -490,7 +488,6 @@ SYNTAX = [
     "SELECT COUNT(*) FROM visits WHERE patient_id --\n= 7",
     "SELECT COUNT(*) FROM visits -- */ WHERE patient_id = 7 /*\nWHERE patient_id = 7",
     "SELECT COUNT(*) FROM visits /* ; SELECT 1 */ WHERE patient_id = 7",
-    "SELECT COUNT(*) FROM visits /* /* nested */ WHERE patient_id = 7 */",
     "SELECT COUNT(*) FROM visits WHERE patient\u200b_id = 7",
     "SELECT COUNT(*) FROM visits WHERE \u0440atient_id = 7",
     "SELECT COUNT(*) FROM v\u0456sits",
@@ -652,6 +649,38 @@ def test_min_and_max_are_refused_even_when_a_rule_lists_them(
         check(parse_rule({**RULE, "aggregates": aggregates}), query)
 
 
+# -- Spellings that mean exactly an allowed query -----------------------------------------------
+# The guard rebuilds what it accepts, so a different spelling of an allowed query is harmless
+# when, and only when, it is rebuilt into the very same plan.  Either is fine: refused, or
+# accepted as exactly the canonical query (never as something the text hides).
+SPELLINGS = [
+    ("FROM visits SELECT COUNT(*)", "SELECT COUNT(*) FROM visits"),
+    ("FROM visits SELECT ward, COUNT(*) GROUP BY ward",
+     "SELECT ward, COUNT(*) FROM visits GROUP BY ward"),
+    ("SELECT COUNT(*) FROM visits /* /* nested */ WHERE patient_id = 7 */",
+     "SELECT COUNT(*) FROM visits"),
+    ("SELECT COUNT(*) FROM visits -- WHERE patient_id = 7", "SELECT COUNT(*) FROM visits"),
+    ("SELECT COUNT(*) FROM visits /* ; DROP VIEW visits */", "SELECT COUNT(*) FROM visits"),
+    ("SELECT COUNT(*) FROM visits WHERE ward = 'icu' -- ' OR patient_id = 7",
+     "SELECT COUNT(*) FROM visits WHERE ward = 'icu'"),
+    ('SELECT COUNT(*) FROM "visits" WHERE "ward" = \'icu\'',
+     "SELECT COUNT(*) FROM visits WHERE ward = 'icu'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spelling", "canonical"), SPELLINGS)
+def test_a_spelling_is_refused_or_means_exactly_the_allowed_query(
+    spelling: str, canonical: str
+) -> None:
+    rule = parse_rule(RULE)
+    try:
+        plan = check(rule, spelling)
+    except GuardError as exc:
+        assert str(exc).strip()
+        return
+    assert plan.sql() == check(rule, canonical).sql()
+
+
 # -- Queries the guard must accept ------------------------------------------------------------
 ACCEPTED = [
     "SELECT COUNT(*) FROM visits",
@@ -731,13 +760,13 @@ DP_REFUSED = [
 @pytest.mark.parametrize("query", ACCEPTED)
 def test_legitimate_query_is_accepted(query: str) -> None:
     checked = check(parse_rule(RULE), query)
-    assert checked.sql.strip()
+    assert checked.sql().strip()
 
 
 @pytest.mark.parametrize("query", DP_ACCEPTED)
 def test_legitimate_query_is_accepted_under_differential_privacy(query: str) -> None:
     checked = check(parse_rule(DP_RULE), query)
-    assert checked.sql.strip() and checked.epsilon > 0
+    assert checked.sql().strip() and checked.epsilon > 0
 
 
 @pytest.mark.parametrize("query", DP_REFUSED)
@@ -747,7 +776,7 @@ def test_differential_privacy_refuses_more(query: str) -> None:
 
 def test_a_sum_without_bounds_is_refused_under_differential_privacy() -> None:
     rule = dp_rule(bounds={"amount": [0, 1000]})  # no bounds for age
-    assert check(parse_rule(rule), "SELECT SUM(amount) FROM visits").sql
+    assert check(parse_rule(rule), "SELECT SUM(amount) FROM visits").sql()
     _refused(parse_rule(rule), "SELECT SUM(age) FROM visits")
 
 
@@ -765,7 +794,7 @@ def test_declared_join_is_accepted() -> None:
         "SELECT p.ward, s.kind, COUNT(*) AS n, SUM(s.days) AS d FROM patients p"
         " JOIN stays s ON p.patient_id = s.patient GROUP BY p.ward, s.kind"
     )
-    assert check(parse_rule(JOIN_RULE), query).sql
+    assert check(parse_rule(JOIN_RULE), query).sql()
 
 
 # -- Size bounds ----------------------------------------------------------------------------

@@ -103,6 +103,7 @@ class Probe:
     pair: str  # a key of NEIGHBOURS
     expect: str | None = None  # the state the spec fixes, where it does
     engines: bool = False  # also in the Spark / CSV subset
+    large: bool = False  # its one group is large: its numbers may differ, nothing else
 
 
 REFUSED, RELEASED = "REFUSED", "RELEASED"
@@ -159,7 +160,8 @@ PROBES = [
     # Failures that would depend on the target's age: linear, hence allowed, so made total.
     Probe(f"SELECT SUM(age * {K_MUL}) AS s FROM visits WHERE ward = 'icu'", "age", None, True),
     Probe(f"SELECT SUM(age + {K_ADD}) AS s FROM visits WHERE ward = 'icu'", "age", None, True),
-    Probe(f"SELECT AVG(age * {K_MUL}) AS a FROM visits WHERE ward IN ('icu', 'ward-1')", "age"),
+    Probe(f"SELECT AVG(age * {K_MUL}) AS a FROM visits WHERE ward IN ('icu', 'ward-1')", "age",
+          large=True),
     Probe("SELECT COUNT(*) AS n FROM visits WHERE ward = 'icu' AND age > 50 AND ward LIKE 'a' ESCAPE 'ab'", "age"),
     Probe("SELECT COUNT(*) AS n FROM visits WHERE age = 55 AND ward > 5", "age"),
     # The target's presence.
@@ -177,7 +179,7 @@ PROBES = [
     Probe("SELECT ward, COUNT(*) AS n FROM visits GROUP BY ALL", "presence", REFUSED),
     Probe("SELECT COUNT(*) AS n FROM visits TABLESAMPLE 50%", "presence", REFUSED),
     Probe("SELECT ward, COUNT(*) AS n FROM visits GROUP BY ROLLUP (ward)", "presence", REFUSED),
-    Probe("FROM visits SELECT ward, COUNT(*) AS n GROUP BY ward", "presence", REFUSED),
+    Probe("FROM visits SELECT ward, COUNT(*) AS n GROUP BY ward", "presence"),
     # One entity with 300 rows is still one entity.
     Probe("SELECT COUNT(*) AS n, SUM(amount) AS s FROM visits WHERE ward = 'icu'", "heavy", RELEASED, True),
     Probe("SELECT ward, COUNT(*) AS n FROM visits GROUP BY ward", "heavy", RELEASED),
@@ -202,7 +204,9 @@ def _observe_pair(lab: Lab, probe: Probe, *, engine: str = "duckdb", fmt: str = 
 def _check_pair(probe: Probe, a: Observation, b: Observation) -> None:
     _not_crashed(a, b)
     first, second = NEIGHBOURS[probe.pair]
-    assert a == b, (
+    # A legitimate aggregate over a large group may differ in its numbers, nothing else.
+    same = a.shape() == b.shape() if probe.large else a == b
+    assert same, (
         f"the observation depends on the target's secret:\n  {probe.sql}\n"
         f"  {first.name}: {a}\n  {second.name}: {b}"
     )
@@ -435,13 +439,17 @@ def difference(*terms: tuple[int, str]) -> Attack:
     return attack
 
 
-def total_minus_groups(where: str) -> Attack:
-    """The suppressed group from an ungrouped total and the released groups (two jobs)."""
+def total_minus_groups(where: str, others: set[str]) -> Attack:
+    """The suppressed group from an ungrouped total and the released groups (two jobs).  The
+    difference is the target's amount only when every other group (``others``) was released;
+    otherwise it is a sum over a large group, which may be shown."""
 
     def attack(ask: Ask) -> float | None:
         total = _number(ask(f"SELECT SUM(amount) AS s FROM visits{where}"))
         groups = ask(f"SELECT ward, SUM(amount) AS s FROM visits{where} GROUP BY ward")
         if total is None or not groups.released:
+            return None
+        if {r[0] for r in groups.rows or ()} != others:
             return None
         return round(total - sum(float(r[1]) for r in groups.rows or ()), 6)
 
@@ -545,9 +553,10 @@ RECONSTRUCTIONS: dict[str, tuple[Attack, str]] = {
         (1, "SELECT COUNT(*) AS n FROM visits"),
         (-1, "SELECT COUNT(*) AS n FROM visits WHERE age <> 27")), "presence"),
     # A grouped result and an ungrouped one over the same filter: their difference is icu.
-    "group-and-union": (total_minus_groups(" WHERE ward IN ('icu', 'ward-0')"), "amount"),
+    "group-and-union": (total_minus_groups(" WHERE ward IN ('icu', 'ward-0')", {"ward-0"}),
+                        "amount"),
     # The suppressed group from the total.
-    "total-minus-groups": (total_minus_groups(""), "amount"),
+    "total-minus-groups": (total_minus_groups("", {f"ward-{i}" for i in range(5)}), "amount"),
     "rollup": (rollup, "amount"),
     "averages": (averages, "amount"),
     # A filter on the entity itself, through a column-alias list on the table.
