@@ -140,3 +140,39 @@ def truth(variant: Variant, sql: str, patients: int = PATIENTS) -> list[tuple[An
         return [tuple(r) for r in cursor.execute(sql).fetchall()]
     finally:
         cursor.close()
+
+
+# -- Two tables: patients, and their stays (for attacks across plain and joined queries) -----
+JOIN_RULE: dict[str, Any] = {
+    "table": "patients",
+    "entity": ENTITY,
+    "columns": {"ward": ["group"]},
+    "joins": [{"table": "stays", "left": ENTITY, "right": "patient",
+               "columns": {"days": ["aggregate"], "kind": ["group", "filter"]}}],
+    "minGroupSize": MIN_GROUP,
+    "thresholdOnly": {"reason": "test data: the group threshold and the overlap audit alone"},
+}  # fmt: skip
+JOIN_PATIENTS = 300
+
+
+def write_two_tables(directory: Path, *, target_stays: bool) -> tuple[Path, Path]:
+    """``patients.parquet`` (the target alone in icu) and ``stays.csv`` (four stays for every
+    patient; none for the target unless ``target_stays``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    patients, stays = directory / "patients.parquet", directory / "stays.csv"
+    keep = "" if target_stays else f" WHERE range % {JOIN_PATIENTS} <> {TARGET}"
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"COPY (SELECT range::BIGINT AS {ENTITY}, CASE WHEN range = {TARGET} THEN"
+            f" '{TARGET_WARD}' ELSE 'ward-' || (range % 3) END AS ward FROM range({JOIN_PATIENTS}))"
+            f" TO '{patients}' (FORMAT parquet)"
+        )
+        con.execute(
+            f"COPY (SELECT (range % {JOIN_PATIENTS})::BIGINT AS patient, 'kind-' || (range % 2)"
+            f" AS kind, (1 + range % 9)::BIGINT AS days FROM range({4 * JOIN_PATIENTS}){keep}"
+            f" ORDER BY range) TO '{stays}' (FORMAT csv, HEADER)"
+        )
+    finally:
+        con.close()
+    return patients, stays

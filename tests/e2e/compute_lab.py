@@ -143,6 +143,21 @@ class Lab:
             self.products[key] = published["id"]
         return self.products[key]
 
+    def two_tables(self, rule: dict[str, Any], *, target_stays: bool, label: str) -> Asker:
+        """An agreement on a new product of two files (patients and stays)."""
+        from tests.compute_data import write_two_tables
+
+        n = next(self._serial)
+        paths = write_two_tables(self.root / f"p{n}-two-{target_stays}", target_stays=target_stays)
+        with self.space.provider.client() as p:
+            published = p.call(
+                "POST",
+                "/api/datasets",
+                {"paths": [str(x) for x in paths], "title": f"stays {label} {n}",
+                 "computeRule": rule},
+            )  # fmt: skip
+        return self.agreement(published["id"])
+
     def agreement(self, dataset_id: str) -> Asker:
         """A new agreement of the consumer on ``dataset_id``."""
         neg = negotiate(self.space.consumer, self.space.provider, dataset_id)

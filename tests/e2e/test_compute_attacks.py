@@ -19,6 +19,7 @@ keep an overlap audit per consumer and product, so:
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import math
 import re
@@ -37,6 +38,7 @@ from tests.compute_data import (
     AMOUNT_640,
     BASE,
     HEAVY,
+    JOIN_RULE,
     MIN_GROUP,
     NEIGHBOURS,
     TARGET_AGE,
@@ -596,6 +598,39 @@ def test_the_audit_spans_the_agreements_of_a_consumer(lab: Lab) -> None:
         shapes.append((whole.shape(), rest.shape()))
     assert inferences[0] == inferences[1], inferences
     assert shapes[0] == shapes[1], shapes
+
+
+JOINED = "FROM patients p JOIN stays s ON p.patient_id = s.patient"
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        # Everyone, minus everyone with a stay: the patients without one.
+        ["SELECT COUNT(*) AS n FROM patients",
+         f"SELECT COUNT(DISTINCT p.patient_id) AS n {JOINED}"],
+        # The same within the joined queries alone.
+        [f"SELECT COUNT(DISTINCT p.patient_id) AS n {JOINED}",
+         f"SELECT COUNT(DISTINCT p.patient_id) AS n {JOINED} WHERE p.ward <> 'icu'"],
+        # A plain query and a joined one over the target's ward and a large one.
+        ["SELECT COUNT(*) AS n FROM patients WHERE ward IN ('icu', 'ward-1')",
+         f"SELECT COUNT(DISTINCT p.patient_id) AS n {JOINED} WHERE p.ward IN ('icu', 'ward-1')"],
+    ],
+    ids=["plain-minus-joined", "joined-minus-joined", "plain-minus-joined-ward"],
+)  # fmt: skip
+def test_differencing_across_plain_and_joined_queries(lab: Lab, queries: list[str]) -> None:
+    """Neighbours: the target (alone in icu) has four stays, or none.  Every other patient has
+    stays, so one patient fewer in the joined count is the target's secret."""
+    attack = difference((1, queries[0]), (-1, queries[1]))
+    recordings = tuple(
+        Recording(lab.two_tables(copy.deepcopy(JOIN_RULE), target_stays=stays, label="join-attack"))
+        for stays in (True, False)
+    )
+    inferences = tuple(attack(r) for r in recordings)
+    for recording in recordings:
+        _not_crashed(*(obs for _, obs in recording.seen))
+    assert inferences[0] == inferences[1], f"with stays {inferences[0]}, without {inferences[1]}"
+    assert recordings[0].shapes() == recordings[1].shapes()
 
 
 def test_reconstructions_would_work_without_a_guard() -> None:
