@@ -33,6 +33,7 @@ from trustspace import edge
 from trustspace.api import api_routes
 from trustspace.computeapi import compute_routes
 from trustspace.core.compute import Limits
+from trustspace.dataplane.compute import FAILED
 from trustspace.dataplane.server import MAX_API_BODY, Denied, Grant, pull_routes
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
@@ -276,9 +277,9 @@ class Node:
         while (job := compute.claim(self.ctx)) is not None:
             try:
                 compute.execute(self.ctx, job)
-            except Exception as exc:  # a bug must not leave the job RUNNING or stop the runner
+            except Exception:  # a bug must not leave the job RUNNING or stop the runner
                 log.exception("compute job %s", job["id"])
-                compute.fail(self.ctx, job["id"], f"the job failed: {type(exc).__name__}")
+                compute.fail(self.ctx, job["id"], FAILED)  # a fixed sentence, never the error
 
     def _crawl(self) -> None:
         if self.federation is not None:

@@ -153,7 +153,7 @@ def test_the_plan_runs_totally_and_rebuilds_the_query() -> None:
                                                         ("w1", 8, sum(20 + i for i in range(5, 20, 2)))]  # fmt: skip
     assert [o.name for o in plan.outputs] == ["w", "n", "s"]
     audit = con.execute(plan.audit_sql()).fetchall()
-    assert len(audit) == 17 and len({r[0] for r in audit}) == 2  # one row class per row
+    assert len(audit) == 17 and len({r[1] for r in audit}) == 2  # one row class per row
 
 
 def test_differential_privacy_plans_clamp_cap_and_price_each_output() -> None:

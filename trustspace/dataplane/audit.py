@@ -19,9 +19,14 @@ least minGroupSize distinct entities**.
   threshold, the group that splits it is withheld (absent, like a small group) and the check
   is repeated, so the state only ever holds releases that passed.
 
-What this does not cover: collusion between consumers (each has its own state), differences
-between a plain and a joined query (their rows are different classes), and what a group's
-presence at the threshold boundary says; ``docs/compute.md`` states these limits.
+- A joined query's group is a set of joined pairs *and* a set of product rows (those with a
+  pair in it): it is audited in both spaces, so a joined total cannot be differenced against
+  a plain one by the product rows they cover.
+
+What this does not cover: collusion between consumers (each has its own state), whether a
+difference is empty or small (withholding tells that it is not empty), how many joined rows
+one product row has, and what a group's presence at the threshold boundary says;
+``docs/compute.md`` states these limits.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema([("r", pa.int64()), ("e", pa.int64()), ("a", pa.int64())])
+SCHEMA = pa.schema([("s", pa.int64()), ("r", pa.int64()), ("e", pa.int64()), ("a", pa.int64())])
 
 
 def _signed(column: Any) -> Any:
@@ -44,7 +49,7 @@ def _signed(column: Any) -> Any:
 def load(blob: bytes | None) -> pa.Table:
     if not blob:
         return SCHEMA.empty_table()
-    return pq.read_table(io.BytesIO(blob))
+    return pq.read_table(io.BytesIO(blob)).select(SCHEMA.names).cast(SCHEMA)
 
 
 def dump(state: pa.Table) -> bytes:
@@ -57,9 +62,10 @@ def audit(
     state: pa.Table, projection: pa.Table, groups: Sequence[int], min_entities: int
 ) -> tuple[set[int], pa.Table]:
     """Which of ``groups`` (group-key hashes, in release order) may be released, and the state
-    after releasing them.  ``projection`` holds ``g`` (group key), ``e`` (entity) and ``r``
-    (row class) for the rows that passed the query's WHERE."""
-    proj = pa.table({name: _signed(projection.column(name)) for name in ("g", "e", "r")})
+    after releasing them.  ``projection`` holds ``s`` (the space: 0 product rows, 1 joined
+    pairs), ``g`` (group key), ``e`` (entity) and ``r`` (row class) for the rows that passed
+    the query's WHERE."""
+    proj = pa.table({name: _signed(projection.column(name)) for name in ("s", "g", "e", "r")})
     order = pa.table({"g": pa.array(list(groups), pa.int64()),
                       "gi": pa.array(range(len(groups)), pa.int64())})  # fmt: skip
     con = duckdb.connect(":memory:")
@@ -68,33 +74,33 @@ def audit(
         con.register("p", proj)
         con.register("c", order)
         con.execute(
-            "CREATE TABLE u AS SELECT COALESCE(s.r, pp.r) AS r, COALESCE(s.e, pp.e) AS e,"
-            " COALESCE(s.a, -1) AS a, COALESCE(pp.gi, -1) AS gi"
+            "CREATE TABLE u AS SELECT COALESCE(s.s, pp.s) AS sp, COALESCE(s.r, pp.r) AS r,"
+            " COALESCE(s.e, pp.e) AS e, COALESCE(s.a, -1) AS a, COALESCE(pp.gi, -1) AS gi"
             " FROM s FULL OUTER JOIN"
-            " (SELECT DISTINCT p.r, p.e, c.gi FROM p JOIN c ON p.g = c.g) AS pp ON s.r = pp.r"
+            " (SELECT DISTINCT p.s, p.r, p.e, c.gi FROM p JOIN c ON p.g = c.g) AS pp"
+            " ON s.s = pp.s AND s.r = pp.r"
         )
         con.execute("CREATE TABLE d (gi BIGINT)")
-        view = "SELECT r, e, a, CASE WHEN gi IN (SELECT gi FROM d) THEN -1 ELSE gi END AS gi FROM u"
+        view = (
+            "SELECT sp, r, e, a, CASE WHEN gi IN (SELECT gi FROM d) THEN -1 ELSE gi END AS gi"
+            " FROM u"
+        )
         for _ in range(len(groups) + 1):
             small = con.execute(
-                f"SELECT a, gi FROM ({view}) WHERE NOT (a = -1 AND gi = -1)"
-                " GROUP BY a, gi HAVING COUNT(DISTINCT e) < ?",
+                f"SELECT sp, a, gi FROM ({view}) WHERE NOT (a = -1 AND gi = -1)"
+                " GROUP BY sp, a, gi HAVING COUNT(DISTINCT e) < ?",
                 [min_entities],
             ).fetchall()
             if not small:
                 break
-            drop = {gi for _, gi in small if gi != -1}
-            remainders = [a for a, gi in small if gi == -1]
-            if remainders:
+            drop = {gi for _, _, gi in small if gi != -1}
+            for sp, a, _ in (piece for piece in small if piece[2] == -1):
                 # An atom's remainder is too small: withhold the last group that split it.
-                drop |= {
-                    int(row[0])
-                    for row in con.execute(
-                        f"SELECT MAX(gi) FROM ({view}) WHERE gi <> -1 AND a IN"
-                        f" (SELECT UNNEST(?)) GROUP BY a",
-                        [remainders],
-                    ).fetchall()
-                }
+                found = con.execute(
+                    f"SELECT MAX(gi) FROM ({view}) WHERE gi <> -1 AND sp = ? AND a = ?", [sp, a]
+                ).fetchone()
+                if found is not None and found[0] is not None:
+                    drop.add(int(found[0]))
             done = {int(r[0]) for r in con.execute("SELECT gi FROM d").fetchall()}
             if not drop - done:
                 # Nothing left to withhold would help (the state predates a higher threshold):
@@ -106,7 +112,7 @@ def audit(
         dropped = {int(r[0]) for r in con.execute("SELECT gi FROM d").fetchall()}
         released = {g for i, g in enumerate(groups) if i not in dropped}
         new_state = con.sql(
-            f"SELECT r, e, DENSE_RANK() OVER (ORDER BY a, gi) - 1 AS a FROM ({view})"
+            f"SELECT sp AS s, r, e, DENSE_RANK() OVER (ORDER BY sp, a, gi) - 1 AS a FROM ({view})"
             " WHERE NOT (a = -1 AND gi = -1)"
         ).to_arrow_table()
     finally:

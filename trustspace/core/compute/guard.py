@@ -693,6 +693,9 @@ def _check(rule: Rule, statements: list[exp.Expr | None], limits: Limits) -> Pla
 def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | None,
           order: list[Order], limit: int | None, offset: int) -> Plan:  # fmt: skip
     keys = tuple(guard._ref(t, c) for t, c in guard.keys)
+    product_columns: list[exp.Expr] = [guard._ref(rule.table, rule.entity)]
+    if not (rule.entity_per_row and not rule.joins):
+        product_columns += [guard._ref(rule.table, c) for c in sorted(rule.columns)]
     row_columns: list[exp.Expr] = [guard._ref(rule.table, rule.entity)]
     # A row class is what no query can split.  When each row is a different entity (the
     # provider says so), the entity alone is that; otherwise every column the rule names.
@@ -735,5 +738,6 @@ def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | N
         offset=offset,
         epsilon=epsilon,
         row_columns=tuple(row_columns),
+        product_columns=tuple(product_columns) if len(guard.render) > 1 else (),
         threshold_sensitivity=threshold,
     )

@@ -18,7 +18,8 @@ safe, and the SQL here is generated from that plan alone, with names of our choo
 ``audit`` (threshold mode: which row classes and entities each group holds, for the overlap
 audit)::
 
-    SELECT DISTINCT HASH(__k0, ..) AS g, HASH(__e) AS e, __r AS r FROM inner
+    SELECT DISTINCT 0 AS s, HASH(__k0, ..) AS g, HASH(__e) AS e, __r AS r FROM inner
+    [UNION ALL the same with 1 AS s for the joined pairs of a joined query]
 
 Every operation is total: columns are read with TRY_CAST (a value that does not convert is
 NULL, never an error), division is by non-zero constants only, and no function can fail on a
@@ -71,6 +72,7 @@ class Plan:
     offset: int
     epsilon: float  # what this query spends (0 without DP)
     row_columns: tuple[exp.Expr, ...]
+    product_columns: tuple[exp.Expr, ...] = ()  # a joined query's product row, as a plain one
     threshold_sensitivity: float = 0.0  # under DP: of the noisy group size
 
     @property
@@ -95,6 +97,8 @@ class Plan:
         items += [exp.alias_(k.copy(), f"__k{i}") for i, k in enumerate(self.keys)]
         items += [exp.alias_(v.copy(), f"__v{i}") for i, v in enumerate(self.values)]
         items.append(exp.alias_(_hash([c.copy() for c in self.row_columns]), "__r"))
+        if self.joined:
+            items.append(exp.alias_(_hash([c.copy() for c in self.product_columns]), "__p"))
         select = select.select(*items)
         if self.where is not None:
             select = select.where(self.where.copy())
@@ -158,18 +162,28 @@ class Plan:
         value = exp.column(f"__v{out.source}", table=src)
         return exp.Sum(this=value) if out.kind == "sum" else exp.Avg(this=value)
 
-    def audit(self) -> exp.Select:
+    def audit(self) -> exp.Expr:
+        """Row classes per group, in their space: 0 for rows of the product table, 1 for the
+        joined pairs of a joined query.  A joined group is in both: the product rows it
+        involves are a set the consumer can difference against plain queries."""
         inner = self._inner().subquery("i")
-        return (
-            exp.Select()
-            .select(
-                exp.alias_(self._group_key("i"), "g"),
-                exp.alias_(_hash([exp.column("__e", table="i")]), "e"),
-                exp.alias_(exp.column("__r", table="i"), "r"),
+
+        def space(number: int, row: str) -> exp.Select:
+            return (
+                exp.Select()
+                .select(
+                    exp.alias_(exp.Literal.number(number), "s"),
+                    exp.alias_(self._group_key("i"), "g"),
+                    exp.alias_(_hash([exp.column("__e", table="i")]), "e"),
+                    exp.alias_(exp.column(row, table="i"), "r"),
+                )
+                .from_(inner.copy())
+                .distinct()
             )
-            .from_(inner)
-            .distinct()
-        )
+
+        if not self.joined:
+            return space(0, "__r")
+        return exp.union(space(0, "__p"), space(1, "__r"), distinct=False)
 
     def sql(self, engine: str = "duckdb") -> str:
         return render(self.main(), engine)
