@@ -34,6 +34,7 @@ from trustspace.core.compute.release import candidates
 from trustspace.dataplane.audit import audit, load
 from trustspace.dataplane.compute import run
 from trustspace.demo import DemoNode
+from trustspace.services.compute import audit_groups
 
 RULE = {
     "table": "visits",
@@ -106,7 +107,7 @@ def main() -> int:
                              audit_sql=plan.audit_sql() if audited else None)  # fmt: skip
                 if audited:
                     groups = candidates(plan, result.rows)
-                    audit(load(None), result.audit, [g.key for g in groups], 10)
+                    audit(load(None), result.audit, audit_groups(plan, groups), 10)
 
             return guarded
 

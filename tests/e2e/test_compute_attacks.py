@@ -572,20 +572,9 @@ RECONSTRUCTIONS: dict[str, tuple[Attack, str]] = {
 }  # fmt: skip
 
 
-# Whether a difference is empty or small: withholding a group tells that it is not empty
-# (docs/compute.md, "What this does not defend").
-PRESENCE = pytest.mark.xfail(
-    strict=True, reason="the audit tells an empty difference from a small one"
-)
-PRESENCE_ATTACKS = {"count-age-range-split", "presence-age", "presence-count", "presence-distinct"}
-
-
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=PRESENCE) if n in PRESENCE_ATTACKS else n
-        for n in sorted(RECONSTRUCTIONS)
-    ],
+    sorted(RECONSTRUCTIONS),
 )
 def test_reconstruction_learns_nothing_about_the_target(lab: Lab, name: str) -> None:
     attack, pair = RECONSTRUCTIONS[name]
@@ -636,7 +625,6 @@ JOINED = "FROM patients p JOIN stays s ON p.patient_id = s.patient"
     ],
     ids=["plain-minus-joined", "joined-minus-joined", "plain-minus-joined-ward"],
 )  # fmt: skip
-@PRESENCE
 def test_differencing_across_plain_and_joined_queries(lab: Lab, queries: list[str]) -> None:
     """Neighbours: the target (alone in icu) has four stays, or none.  Every other patient has
     stays, so one patient fewer in the joined count is the target's secret."""

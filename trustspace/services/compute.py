@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.core import negotiation as n
-from trustspace.core.compute import GuardError, Plan, Rule, check, parse_rule
+from trustspace.core.compute import GuardError, Plan, Rule, check, logic, parse_rule
 from trustspace.core.compute import release as rel
 from trustspace.core.fileset import table_name
 from trustspace.core.odrl.model import Request
@@ -331,11 +331,11 @@ def preview(plan: Plan, tables: dict[str, tuple[Path, str]]) -> dict[str, Any]:
         raise EngineError(
             f"the result has more than {local.rule.max_rows} groups; narrow the query"
         )
-    groups = rel.candidates(local, result.rows)
+    groups = rel.ordered(rel.candidates(local, result.rows))
     if local.rule.dp:
         released = rel.with_noise(local, groups, laplace)
     else:
-        keys, _ = overlap.audit(overlap.load(None), result.audit, [g.key for g in groups],
+        keys, _ = overlap.audit(overlap.load(None), result.audit, audit_groups(local, groups),
                                 local.rule.min_group_size)  # fmt: skip
         released = [g.values for g in groups if g.key in keys]
     return {"columns": [o.name for o in local.outputs], "rows": rel.finish(local, released),
@@ -365,7 +365,7 @@ def execute(ctx: NodeContext, job: Row) -> None:
     problem = None
     if len(result.rows) > rule.max_rows:
         problem = f"the result has more than {rule.max_rows} groups; narrow the query"
-    groups = rel.candidates(plan, result.rows)
+    groups = rel.ordered(rel.candidates(plan, result.rows))
     noisy = rel.with_noise(plan, groups, laplace) if rule.dp and problem is None else None
     with ctx.db.tx() as tx:
         current = jobs.get(tx, job["id"], PROVIDER, lock=True)
@@ -386,16 +386,33 @@ def execute(ctx: NodeContext, job: Row) -> None:
         _set(ctx, tx, current, "RELEASED", result=text, result_sha256=_sha(text))
 
 
+def audit_groups(plan: Plan, groups: list[rel.Candidate]) -> list[overlap.Group]:
+    """What each group's definition says about its rows, per space: the product's rows (0)
+    and, for a joined query, the joined pairs (1).  A joined group's product rows are those
+    with a pair in it: only its conditions on the product table hold for them."""
+    main = plan.rule.table + "."
+    out = []
+    for group in groups:
+        definition = rel.definition(plan, group)
+        inside, outside = logic.when_true(definition), logic.when_not_true(definition)
+        if not plan.joined:
+            out.append(overlap.Group(group.key, {0: inside}, {0: outside}))
+            continue
+        product = [[m for m in alt if str(m.literal[1]).startswith(main)] for alt in inside]
+        out.append(overlap.Group(group.key, {0: product, 1: inside}, {0: [[]], 1: outside}))
+    return out
+
+
 def _audited(ctx: NodeContext, tx: Tx, job: Row, dataset: Dataset, plan: Plan,
              groups: list[rel.Candidate], result: Result) -> list[tuple[Any, ...]]:  # fmt: skip
     """The groups the overlap audit lets this consumer have; its state is saved with them."""
     product = dataset.product_id or dataset.id
     now = ctx.clock()
     state = overlap.load(jobs.audit_state(tx, product, job["consumer_id"], now))
-    keys, new_state = overlap.audit(state, result.audit, [g.key for g in groups],
+    keys, new_state = overlap.audit(state, result.audit, audit_groups(plan, groups),
                                     plan.rule.min_group_size)  # fmt: skip
     jobs.save_audit_state(tx, product, job["consumer_id"], overlap.dump(new_state),
-                          new_state.num_rows, now)  # fmt: skip
+                          new_state.rows.num_rows, now)  # fmt: skip
     return [g.values for g in groups if g.key in keys]
 
 

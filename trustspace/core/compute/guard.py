@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -690,6 +691,72 @@ def _check(rule: Rule, statements: list[exp.Expr | None], limits: Limits) -> Pla
                  _limit(select, "offset") or 0)  # fmt: skip
 
 
+_FORMULA_OPS = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
+                exp.GTE: ">="}  # fmt: skip
+_KINDS = {"DOUBLE": "num", "VARCHAR": "str", "TEXT": "str", "BOOLEAN": "bool"}
+
+
+def _constant(node: exp.Expr) -> Any:
+    node = _unparen(node)
+    if type(node) is exp.Boolean:
+        return bool(node.this)
+    if type(node) is exp.Neg:
+        return -float(_unparen(node.this).this)
+    return str(node.this) if node.is_string else float(node.this)
+
+
+def _formula(tree: exp.Expr | None, names: dict[str, str]) -> list[Any]:
+    """The rebuilt predicate as a :mod:`.logic` formula (the tree has only the shapes
+    :meth:`_Guard.predicate` builds; columns are named ``table.column``)."""
+    if tree is None:
+        return ["true"]
+
+    def col(node: exp.Expr) -> str:
+        node = _unparen(node)
+        if type(node) is exp.TryCast:
+            node = node.this
+        assert isinstance(node, exp.Column)
+        return f"{names[node.table]}.{node.name}"
+
+    def kind(node: exp.Expr) -> str:
+        node = _unparen(node)
+        return _KINDS[node.to.this.name] if type(node) is exp.TryCast else "str"
+
+    def walk(node: exp.Expr) -> list[Any]:
+        node = _unparen(node)
+        t = type(node)
+        if t in (exp.And, exp.Or):
+            return ["and" if t is exp.And else "or", [walk(p) for p in _flatten(node, t)]]
+        if t is exp.Not:
+            return ["not", walk(node.this)]
+        if t in _FORMULA_OPS:
+            return [
+                "cmp",
+                col(node.this),
+                _FORMULA_OPS[t],
+                kind(node.this),
+                _constant(node.expression),
+            ]
+        if t is exp.Between:
+            return ["between", col(node.this), kind(node.this), _constant(node.args["low"]),
+                    _constant(node.args["high"]), False]  # fmt: skip
+        if t is exp.In:
+            return [
+                "in",
+                col(node.this),
+                kind(node.this),
+                [_constant(e) for e in node.expressions],
+                False,
+            ]
+        if t in (exp.Like, exp.ILike):
+            return ["like", col(node.this), str(node.expression.this), t is exp.ILike, False]
+        if t is exp.Is:
+            return ["null", col(node.this), False]
+        raise GuardError("WHERE: the condition could not be analysed")
+
+    return walk(tree)
+
+
 def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | None,
           order: list[Order], limit: int | None, offset: int) -> Plan:  # fmt: skip
     keys = tuple(guard._ref(t, c) for t, c in guard.keys)
@@ -739,5 +806,7 @@ def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | N
         epsilon=epsilon,
         row_columns=tuple(row_columns),
         product_columns=tuple(product_columns) if len(guard.render) > 1 else (),
+        condition=_formula(predicate, {alias: table for table, alias in guard.render.items()}),
+        key_columns=tuple(f"{t}.{c}" for t, c in guard.keys),
         threshold_sensitivity=threshold,
     )

@@ -11,7 +11,7 @@ safe, and the SQL here is generated from that plan alone, with names of our choo
 
 ``main`` (one row per group that covers at least ``minGroupSize`` entities)::
 
-    SELECT <outputs>, COUNT(DISTINCT __e) AS __n, HASH(__k0, ..) AS __g
+    SELECT <outputs>, COUNT(DISTINCT __e) AS __n, HASH(__k0, ..) AS __g, __k0, ..
     FROM inner [capped to maxRowsPerEntity rows per entity under DP]
     GROUP BY __k0, .. HAVING COUNT(DISTINCT __e) >= minGroupSize
 
@@ -29,7 +29,8 @@ sent to the engine: they apply to the released rows, after suppression and noise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -73,6 +74,8 @@ class Plan:
     epsilon: float  # what this query spends (0 without DP)
     row_columns: tuple[exp.Expr, ...]
     product_columns: tuple[exp.Expr, ...] = ()  # a joined query's product row, as a plain one
+    condition: list[Any] = field(default_factory=lambda: ["true"])  # WHERE, as a formula
+    key_columns: tuple[str, ...] = ()  # "table.column" of each group key
     threshold_sensitivity: float = 0.0  # under DP: of the noisy group size
 
     @property
@@ -140,6 +143,7 @@ class Plan:
             items.append(exp.alias_(self._aggregate(out, src, entity), f"__o{i}"))
         items.append(exp.alias_(size.copy(), GROUP_SIZE))
         items.append(exp.alias_(self._group_key(src), GROUP_KEY))
+        items += [exp.alias_(k, f"__key{i}") for i, k in enumerate(self._keys(src))]
         select = exp.Select().select(*items).from_(rows)
         if self.rule.privacy is not None:
             select = select.where(

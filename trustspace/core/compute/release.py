@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from trustspace.core.compute.logic import key_literal
 from trustspace.core.compute.plan import Plan
 
 Noise = Callable[[float, float, bool], float]
@@ -37,11 +38,23 @@ class Candidate:
     values: tuple[Any, ...]  # the outputs, in the query's order
     size: int  # distinct entities in the group
     key: int  # 64-bit hash of the group's key, as the engine computed it
+    keys: tuple[Any, ...] = ()  # the group key's values
 
 
 def candidates(plan: Plan, rows: Sequence[Sequence[Any]]) -> list[Candidate]:
     n = len(plan.outputs)
-    return [Candidate(tuple(r[:n]), int(r[n]), _signed(r[n + 1])) for r in rows]
+    return [Candidate(tuple(r[:n]), int(r[n]), _signed(r[n + 1]), tuple(r[n + 2 :])) for r in rows]
+
+
+def ordered(groups: list[Candidate]) -> list[Candidate]:
+    """Groups by their key values: the audit takes them in this order, whatever the engine's."""
+    return sorted(groups, key=lambda g: [_key(v) for v in g.keys] + [_key(v) for v in g.values])
+
+
+def definition(plan: Plan, group: Candidate) -> list[Any]:
+    """The condition a row meets to be in ``group``: the WHERE and the key's values."""
+    keys = [key_literal(col, v) for col, v in zip(plan.key_columns, group.keys, strict=True)]
+    return ["and", [plan.condition, *keys]]
 
 
 def _signed(value: Any) -> int:
