@@ -100,12 +100,18 @@ def test_countersigned_log_verifies_and_tampering_is_found(space: Space, tmp_pat
     assert [c["seq"] for c in kept] == [checkpoint_seq]
 
 
-def _refused(node: DemoNode, n: int) -> None:
-    """Each refused login is an evidence entry: a quick way to grow a log."""
-    for _ in range(n):
-        r = httpx.post(node.dsp + "/catalog/request", json={},
-                       headers={"Authorization": "Bearer not-a-token"})  # fmt: skip
-        assert r.status_code == 401
+def _grow(node: DemoNode, n: int) -> None:
+    """Grow the log by ``n`` entries: each compute product published records how its results
+    are protected (refused logins no longer write one entry each: they are counted per window)."""
+    data = node.dir / "grow.csv"
+    data.write_text("id,ward\n" + "".join(f"{i},w{i % 2}\n" for i in range(20)))
+    rule = {"table": "grow", "entity": "id", "columns": {"ward": ["group"]},
+            "thresholdOnly": {"reason": "test data"}}  # fmt: skip
+    with node.client() as c:
+        for _ in range(n):
+            c.call(
+                "POST", "/api/datasets", {"path": str(data), "title": "grow", "computeRule": rule}
+            )
 
 
 def _checkpoint(node: DemoNode) -> int:
@@ -136,9 +142,9 @@ def _verify(node: DemoNode, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_truncation_after_a_checkpoint_is_named_by_the_operators_record(space: Space) -> None:
     onboard(space.operator, space.provider)
-    _refused(space.provider, 30)
+    _grow(space.provider, 30)
     vouched = _checkpoint(space.provider)
-    _refused(space.provider, 10)
+    _grow(space.provider, 10)
     space.provider.stop()
     keep = vouched - 5  # the forger removes the newest entries, the checkpointed one among them
     db = sqlite3.connect(space.provider.dir / "trustspace.db")
@@ -172,7 +178,7 @@ def test_a_rewrite_hidden_by_deleting_the_local_checkpoint_is_caught_by_the_oper
     space: Space, tmp_path: Path
 ) -> None:
     onboard(space.operator, space.provider)
-    _refused(space.provider, 20)
+    _grow(space.provider, 20)
     vouched = _checkpoint(space.provider)
     with space.operator.client() as o:  # what the regulator or operator can hand an auditor
         record = o.call("GET", "/api/operator/members/hospital/checkpoints")
@@ -212,9 +218,9 @@ def test_a_rewrite_hidden_by_deleting_the_local_checkpoint_is_caught_by_the_oper
 
 def test_an_untouched_log_verifies_and_says_what_nothing_vouches_for(space: Space) -> None:
     onboard(space.operator, space.provider)
-    _refused(space.provider, 12)
+    _grow(space.provider, 12)
     vouched = _checkpoint(space.provider)
-    _refused(space.provider, 7)
+    _grow(space.provider, 7)
     with space.provider.client() as p:
         end = p.call("GET", "/api/evidence")["seq"]
     assert end == vouched + 7
@@ -235,7 +241,7 @@ def test_an_untouched_log_verifies_and_says_what_nothing_vouches_for(space: Spac
 
 def test_an_unreachable_operator_is_not_a_verification(space: Space) -> None:
     onboard(space.operator, space.provider)
-    _refused(space.provider, 5)
+    _grow(space.provider, 5)
     _checkpoint(space.provider)
     space.operator.stop()
     down = _verify(space.provider, "--operator", space.operator.url)
@@ -269,9 +275,9 @@ def test_a_truncated_log_on_postgresql_is_caught_by_the_operators_record(
         for node in (operator, provider):
             node.wait_ready()
         onboard(operator, provider)
-        _refused(provider, 15)
+        _grow(provider, 15)
         vouched = _checkpoint(provider)
-        _refused(provider, 3)
+        _grow(provider, 3)
         store = ("--database", database, "--operator", operator.url)
         ok = _verify(provider, *store)
         assert ok.returncode == 0, ok.stdout + ok.stderr
