@@ -204,6 +204,13 @@ def test_differential_privacy_plans_clamp_cap_and_price_each_output() -> None:
         ),
         ({**RULE, "thresholdOnly": {}}, "thresholdOnly is"),
         ({**RULE, "minGroupSize": 0}, "minGroupSize must be at least 1"),
+        (
+            {
+                **RULE,
+                "joins": [{"table": "s", "left": "pid", "right": "p", "columns": {"p": ["group"]}}],
+            },
+            "holds the entity, so it takes no role",
+        ),
     ],
 )
 def test_bad_rules_are_refused(doc: dict[str, Any], reason: str) -> None:

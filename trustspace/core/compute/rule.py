@@ -185,6 +185,14 @@ def parse_rule(doc: object) -> Rule:
         raise GuardError("the analysis rule needs table, entity and columns")
     columns = _roles(doc["columns"], "the analysis rule", entity)
     joins = _joins(doc.get("joins", []), table)
+    for join in joins:
+        if join.left.lower() == entity.lower() and join.right.lower() in (
+            c.lower() for c in join.columns
+        ):
+            raise GuardError(
+                f"join {join.table}: {join.right} holds the entity, so it takes no role"
+                " (it may appear only in ON)"
+            )
     raw_aggregates = doc.get("aggregates", list(AGGREGATES))
     if not isinstance(raw_aggregates, list):
         raise GuardError('aggregates is a list such as ["count", "sum"]')
