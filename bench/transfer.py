@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from trustspace.cli.demo import DemoNode  # noqa: E402
 from trustspace.dataplane.client import download, sha256_file  # noqa: E402
-from trustspace.demo import DemoNode  # noqa: E402
 
 NGINX = Path("/usr/sbin/nginx")
 NGINX_DIRECTIVES = "sendfile on; tcp_nopush on;"

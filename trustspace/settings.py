@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trustspace import tckdata
+from trustspace.tck import data as tckdata
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Comparing our compliance report with an expected one (SolidLab's format, read by
-``trustspace.turtle.load_expected``): per rule the report type and activation state, the premise
+``trustspace.core.odrl.turtle.load_expected``): per rule the report type and activation state, the premise
 reports (Target/Party/Action) with their satisfaction, every constraint report by constraint id
 (recursively into logical constraints), and whether a condition (duty) report is present."""
 

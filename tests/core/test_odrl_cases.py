@@ -12,7 +12,7 @@ import pytest
 
 from tests.core.compliance import compare
 from trustspace.core import odrl
-from trustspace.turtle import load_expected, load_policy, load_request, load_world
+from trustspace.core.odrl.turtle import load_expected, load_policy, load_request, load_world
 
 CASES = sorted((Path(__file__).parent / "odrl_cases").glob("*.ttl"))
 

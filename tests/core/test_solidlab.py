@@ -14,7 +14,7 @@ from rdflib import Namespace, URIRef
 
 from tests.core.compliance import compare
 from trustspace.core import odrl
-from trustspace.turtle import graph, load_expected, load_policy, load_request, load_world
+from trustspace.core.odrl.turtle import graph, load_expected, load_policy, load_request, load_world
 
 SUITE = Path(__file__).resolve().parents[2].parent / "shared/conformance/odrl-test-suite/data"
 EX = Namespace("http://example.org/")

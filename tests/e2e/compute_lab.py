@@ -22,7 +22,7 @@ from typing import Any
 from tests.compute_data import Variant, write
 from tests.e2e.conftest import Space
 from tests.e2e.flow import negotiate
-from trustspace.client import ApiError
+from trustspace.cli.client import ApiError
 
 FINAL = ("RELEASED", "REFUSED", "REJECTED", "FAILED")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trustspace.cli.demo import DemoNode
 from trustspace.dataplane.client import download
-from trustspace.demo import DemoNode
 
 
 def publish(provider: DemoNode, path: Path, **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustspace.demo import DemoNode
+from trustspace.cli.demo import DemoNode
 
 BODY = 100 << 20
 GROWTH_LIMIT = 50 << 20

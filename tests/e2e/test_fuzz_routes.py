@@ -25,9 +25,9 @@ from starlette.routing import Route
 
 from tests.e2e.conftest import PG_ADMIN
 from trustspace import settings
+from trustspace.cli.demo import DemoNode
 from trustspace.core.jsondoc import MAX_DEPTH
 from trustspace.dataplane.server import MAX_API_BODY
-from trustspace.demo import DemoNode
 from trustspace.node import Node
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.tokens import bearer, issue_token

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.e2e.flow import fetch, publish
-from trustspace.client import ApiError
+from trustspace.cli.client import ApiError
+from trustspace.cli.demo import DemoNode
 from trustspace.core.registry import uscc_check_char
 from trustspace.dataplane.client import DownloadError
-from trustspace.demo import DemoNode
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.tokens import bearer, issue_token
 

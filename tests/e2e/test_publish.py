@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import Space, make_space
 from tests.e2e.flow import fetch, negotiate, publish, start_transfer
-from trustspace.client import ApiError
+from trustspace.cli.client import ApiError
 from trustspace.store import blobs
 
 

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from tests.e2e.flow import fetch, publish
-from trustspace.client import ApiError
+from trustspace.cli.client import ApiError
+from trustspace.cli.demo import DEMO_TERMS, DemoNode
 from trustspace.dataplane.client import DownloadError
-from trustspace.demo import DEMO_TERMS, DemoNode
 
 TERMS = DEMO_TERMS  # AI training only, verified in CN, 3 downloads within 30 days
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.tck import harness as h
 from tests.tck.counterparty import Counterparty, Scenario
-from trustspace import tckdata
+from trustspace.tck import data as tckdata
 
 HERE = Path(__file__).resolve().parent
 

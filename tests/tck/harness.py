@@ -3,7 +3,7 @@
 Everything here describes the TCK's side of a scenario.  The node under test is
 only ever reached over HTTP; nothing of ``trustspace`` is imported except the
 configuration values the real TCK would also be given (participant ids and the
-``Authorization`` value), which live in :mod:`trustspace.tckdata`.
+``Authorization`` value), which live in :mod:`trustspace.tck.data`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.schemas import Schemas
-from trustspace import tckdata
+from trustspace.tck import data as tckdata
 
 Json = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 The node starts each negotiation when the TCK calls its negotiation webhook;
 its part is scripted by dataset id
-(``trustspace.tckdata.NEGOTIATION_CONSUMER_SCRIPTS``).
+(``trustspace.tck.data.NEGOTIATION_CONSUMER_SCRIPTS``).
 """
 
 from __future__ import annotations

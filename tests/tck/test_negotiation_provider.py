@@ -1,7 +1,7 @@
 """CN scenarios: contract negotiation with the node as provider, the TCK as consumer.
 
 Each function follows the TCK's test of the same name step by step; the node's
-part is scripted by dataset id (``trustspace.tckdata.NEGOTIATION_PROVIDER_SCRIPTS``).
+part is scripted by dataset id (``trustspace.tck.data.NEGOTIATION_PROVIDER_SCRIPTS``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from tests.tck import (
     test_transfer_consumer,
     test_transfer_provider,
 )
-from trustspace import tckdata
+from trustspace.tck import data as tckdata
 
 NEGOTIATION_STATES = {"REQUESTED", "OFFERED", "ACCEPTED", "AGREED", "VERIFIED"}
 TRANSFER_STATES = {"REQUESTED", "STARTED", "SUSPENDED"}

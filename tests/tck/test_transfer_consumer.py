@@ -2,7 +2,7 @@
 
 The node requests each transfer when the TCK calls its transfer webhook, under
 the seeded agreements ATPC0101...; its part is scripted by agreement id
-(``trustspace.tckdata.TRANSFER_CONSUMER_SCRIPTS``).
+(``trustspace.tck.data.TRANSFER_CONSUMER_SCRIPTS``).
 """
 
 from __future__ import annotations

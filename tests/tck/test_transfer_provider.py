@@ -1,7 +1,7 @@
 """TP scenarios: transfer processes with the node as provider, the TCK as consumer.
 
 The TCK requests transfers under the seeded agreements ATP0101...; the node's
-part is scripted by agreement id (``trustspace.tckdata.TRANSFER_PROVIDER_SCRIPTS``).
+part is scripted by agreement id (``trustspace.tck.data.TRANSFER_PROVIDER_SCRIPTS``).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from typing import Any
 
 from rich.console import Console
 
-from trustspace.client import ApiError, ManagementClient
-from trustspace.transferui import download_with_progress
+from trustspace.cli.client import ApiError, ManagementClient
+from trustspace.cli.progress import download_with_progress
 from trustspace.trust.keys import NodeKey
 
 

@@ -71,7 +71,7 @@ def _database(data_dir: str | None, database: str | None) -> Database:
     return db
 
 
-def _fail(message: str, code: int = UNREADABLE) -> NoReturn:
+def fail(message: str, code: int = UNREADABLE) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -105,7 +105,7 @@ def _read_keys(source: str) -> tuple[str | None, Keys]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         if remote:
             raise Unreachable(f"{source} answered no operator keys: {exc}") from exc
-        _fail(f"cannot read operator keys from {source}: {exc}")
+        fail(f"cannot read operator keys from {source}: {exc}")
 
 
 def _from_file(
@@ -126,7 +126,7 @@ def _from_file(
                 try:
                     head = (int(item["seq"]), str(item["hash"]))
                 except (KeyError, TypeError, ValueError):
-                    _fail(f"{path}, line {n}: the head names no sequence number and hash")
+                    fail(f"{path}, line {n}: the head names no sequence number and hash")
             elif kind == "checkpoint":
                 checkpoints.append(item)
             else:
@@ -211,15 +211,15 @@ def _load_record(path: Path, w: Witnesses) -> None:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        _fail(f"cannot read {path}: {exc}")
+        fail(f"cannot read {path}: {exc}")
     items = doc.get("checkpoints") if isinstance(doc, dict) else doc
     if not _well_formed(items):
-        _fail(f"{path}: expected a list of checkpoints, each with its seq, hash and token")
+        fail(f"{path}: expected a list of checkpoints, each with its seq, hash and token")
     for item in items:
         try:
             issuer = jwt.decode(item["token"], options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError as exc:
-            _fail(f"{path}: a checkpoint is not a signed token: {exc}")
+            fail(f"{path}: a checkpoint is not a signed token: {exc}")
         w.records.setdefault(str(issuer), []).append(item)
         w.sources[str(issuer)] = str(path)
 
@@ -303,7 +303,7 @@ def _participant(w: Witnesses) -> None:
             except (jwt.PyJWTError, KeyError):
                 continue
     if len(subjects) > 1:
-        _fail(f"the operator's records are about several participants: {sorted(subjects)}")
+        fail(f"the operator's records are about several participants: {sorted(subjects)}")
     w.participant = next(iter(subjects), None)
 
 
@@ -338,7 +338,7 @@ def _report(
     }
 
 
-def _print(report: dict[str, Any]) -> None:
+def show(report: dict[str, Any]) -> None:
     for p in report["problems"]:
         click.echo(f"BROKEN at entry {p['seq']}: {p['message']}")
     for reason in report["notChecked"]:
@@ -390,7 +390,7 @@ def verify(
     head: tuple[int, str] | None = None
     if file is not None:
         if not file.exists():
-            _fail(f"{file} does not exist")
+            fail(f"{file} does not exist")
         entries, local, head = _from_file(file)
     else:
         db = _database(data_dir, database)
@@ -423,7 +423,7 @@ def verify(
         if w.keys_for(operator_id) is None:
             if w.unreachable:  # its keys could not be had: reported as not checked
                 continue
-            _fail(f"the checkpoints from {operator_id} need its keys (--keys or --operator)")
+            fail(f"the checkpoints from {operator_id} need its keys (--keys or --operator)")
         checked += [_checked(cp, operator_id, OPERATOR, w, problems) for cp in items]
     marks = [m for m in checked if m is not None]
     result = audit(entries, marks, head=head, consulted=set(w.records))
@@ -435,7 +435,7 @@ def verify(
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _print(report)
+        show(report)
     sys.exit({"verified": VERIFIED, "broken": BROKEN, "unchecked": UNCHECKED}[report["status"]])
 
 
@@ -463,4 +463,4 @@ def _certificate_keys(source: str) -> Keys:
     try:
         return _read_keys(source)[1]
     except Unreachable as exc:
-        _fail(str(exc))
+        fail(str(exc))

@@ -9,12 +9,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from trustspace.client import ApiError, ManagementClient
+from trustspace.cli.client import ApiError, ManagementClient
 
 console = Console()
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     console.print(f"[red]error:[/red] {message}")
     sys.exit(1)
 
@@ -31,17 +31,17 @@ key_option = click.option(
 )
 
 
-def _client(node: str, key: str) -> ManagementClient:
+def client(node: str, key: str) -> ManagementClient:
     return ManagementClient(node, key)
 
 
-def _call(node: str, key: str, method: str, path: str, body: Any = None) -> Any:
-    with _client(node, key) as c:
+def call(node: str, key: str, method: str, path: str, body: Any = None) -> Any:
+    with client(node, key) as c:
         try:
             return c.call(method, path, body)
         except ApiError as exc:
-            _fail(str(exc))
+            fail(str(exc))
 
 
-def _print(data: Any) -> None:
+def show(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))

@@ -5,7 +5,7 @@ seed datasets and finalized agreements with the TCK's default ids, scripted
 behaviour per dataset / agreement id (the same script hook every node has,
 with other scripts), two webhooks that make the node start a negotiation or a
 transfer as consumer, and one ``Authorization`` value accepted as the TCK's
-participant.  The facts themselves live in :mod:`trustspace.tckdata`.
+participant.  The facts themselves live in :mod:`trustspace.tck.data`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace import tckdata
 from trustspace.api import json_object
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role, TransitionError
@@ -27,6 +26,7 @@ from trustspace.services import negotiations, transfers
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
 from trustspace.store import repo
+from trustspace.tck import data as tckdata
 
 if TYPE_CHECKING:
     from trustspace.node import Node

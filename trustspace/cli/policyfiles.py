@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from trustspace import turtle
 from trustspace.core import odrl
+from trustspace.core.odrl import turtle
 from trustspace.core.odrl.parse import parse_world
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from trustspace.cliutil import _call, _print, console, key_option, node_option
+from trustspace.cli.common import call, console, key_option, node_option, show
 
 
 @click.group()
@@ -25,7 +25,7 @@ def operator() -> None:
 @click.option("--status", type=click.Choice(["pending", "approved", "rejected"]))
 def applications(node: str, key: str, status: str | None) -> None:
     """List membership applications."""
-    rows = _call(
+    rows = call(
         node, key, "GET", "/api/operator/applications" + (f"?status={status}" if status else "")
     )
     table = Table("id", "participant", "legal name", "registration", "region", "sector", "status")
@@ -41,8 +41,8 @@ def applications(node: str, key: str, status: str | None) -> None:
 @click.argument("application_id")
 def approve(node: str, key: str, application_id: str) -> None:
     """Approve APPLICATION_ID: the member gets its membership credential."""
-    result = _call(node, key, "POST", f"/api/operator/applications/{application_id}/approve", {})
-    _print({k: result.get(k) for k in ("id", "participantId", "status")})
+    result = call(node, key, "POST", f"/api/operator/applications/{application_id}/approve", {})
+    show({k: result.get(k) for k in ("id", "participantId", "status")})
 
 
 @operator.command("reject")
@@ -52,9 +52,9 @@ def approve(node: str, key: str, application_id: str) -> None:
 @click.option("--reason", required=True, help="Why (the applicant sees it).")
 def reject(node: str, key: str, application_id: str, reason: str) -> None:
     """Reject APPLICATION_ID with a reason."""
-    result = _call(node, key, "POST", f"/api/operator/applications/{application_id}/reject",
+    result = call(node, key, "POST", f"/api/operator/applications/{application_id}/reject",
                    {"reason": reason})  # fmt: skip
-    _print({k: result.get(k) for k in ("id", "participantId", "status", "reason")})
+    show({k: result.get(k) for k in ("id", "participantId", "status", "reason")})
 
 
 @operator.command("members")
@@ -63,7 +63,7 @@ def reject(node: str, key: str, application_id: str, reason: str) -> None:
 def members(node: str, key: str) -> None:
     """List members and their status."""
     table = Table("participant", "legal name", "region", "sector", "roles", "status", "reason")
-    for mm in _call(node, key, "GET", "/api/operator/members"):
+    for mm in call(node, key, "GET", "/api/operator/members"):
         table.add_row(mm["participantId"], mm["legalName"], mm["region"], mm["sector"],
                       ", ".join(mm["roles"]), mm["status"], mm["reason"] or "")  # fmt: skip
     console.print(table)
@@ -76,7 +76,7 @@ def _status_command(action: str) -> None:
     @click.argument("participant_id")
     @click.option("--reason", default="", help="Why (published in the status list).")
     def command(node: str, key: str, participant_id: str, reason: str) -> None:
-        _print(_call(node, key, "POST", f"/api/operator/members/{participant_id}/{action}",
+        show(call(node, key, "POST", f"/api/operator/members/{participant_id}/{action}",
                      {"reason": reason}))  # fmt: skip
 
 
@@ -89,7 +89,7 @@ for _action in ("suspend", "revoke", "reinstate"):
 @key_option
 def rotate_key(node: str, key: str) -> None:
     """Start signing with a new operator key; the old ones stay published."""
-    _print(_call(node, key, "POST", "/api/operator/keys/rotate", {}))
+    show(call(node, key, "POST", "/api/operator/keys/rotate", {}))
 
 
 @operator.command("crawl")
@@ -97,7 +97,7 @@ def rotate_key(node: str, key: str) -> None:
 @key_option
 def crawl(node: str, key: str) -> None:
     """Crawl every member's catalog (and linked spaces) now."""
-    _print(_call(node, key, "POST", "/api/operator/crawl", {}))
+    show(call(node, key, "POST", "/api/operator/crawl", {}))
 
 
 @click.group()
@@ -121,7 +121,7 @@ def apply(node: str, key: str, operator_id: str, legal_name: str, registration_n
     body = {"operator": operator_id, "legalName": legal_name,
             "registrationNumber": registration_number, "region": region, "sector": sector,
             "contact": contact, "roles": [r.strip() for r in roles.split(",") if r.strip()]}  # fmt: skip
-    _print(_call(node, key, "POST", "/api/membership/apply", body))
+    show(call(node, key, "POST", "/api/membership/apply", body))
 
 
 @member.command("status")
@@ -129,7 +129,7 @@ def apply(node: str, key: str, operator_id: str, legal_name: str, registration_n
 @key_option
 def status(node: str, key: str) -> None:
     """This node's credentials and pending applications."""
-    state: dict[str, Any] = _call(node, key, "GET", "/api/membership")
+    state: dict[str, Any] = call(node, key, "GET", "/api/membership")
     for c in state["credentials"]:
         expires = datetime.fromtimestamp(c["expires"], UTC).strftime("%Y-%m-%d")
         console.print(f"member of [bold]{c['operator']}[/bold] until {expires}: "
@@ -145,7 +145,7 @@ def status(node: str, key: str) -> None:
 @key_option
 def member_rotate_key(node: str, key: str) -> None:
     """Move this node to a new key, with new credentials from every operator."""
-    _print(_call(node, key, "POST", "/api/membership/rotate-key", {}))
+    show(call(node, key, "POST", "/api/membership/rotate-key", {}))
 
 
 @click.command()
@@ -165,7 +165,7 @@ def search(node: str, key: str, query: str, sector: str | None, region: str | No
     """Search the federated catalog of the space."""
     body = {"q": query, "sector": sector, "region": region, "format": fmt, "license": license,
             "classification": classification, "maxPrice": max_price, "operator": operator_id}  # fmt: skip
-    found = _call(node, key, "POST", "/api/search", {k: v for k, v in body.items() if v})
+    found = call(node, key, "POST", "/api/search", {k: v for k, v in body.items() if v})
     table = Table("title", "provider", "sector", "region", "price", "dataset", "connector")
     for r in found["results"]:
         price = f"{r['price']['amount']} {r['price']['currency']}" if r["price"] else ""
@@ -196,10 +196,11 @@ def assess(node: str, key: str, listing_id: str, compliance_file: Path, quality_
     """As an assessor member: attach compliance and quality reports (JSON) to LISTING_ID."""
     body = {"complianceReport": json.loads(compliance_file.read_text()),
             "qualityReport": json.loads(quality_file.read_text())}  # fmt: skip
-    call = {"method": "POST", "path": f"/operator/listings/{listing_id}/assessment", "body": body}
+    request = {"method": "POST", "path": f"/operator/listings/{listing_id}/assessment",
+               "body": body}  # fmt: skip
     if operator_id:
-        call["operator"] = operator_id
-    _print(_call(node, key, "POST", "/api/operator-call", call))
+        request["operator"] = operator_id
+    show(call(node, key, "POST", "/api/operator-call", request))
 
 
 @operator.command("listings")
@@ -210,7 +211,7 @@ def assess(node: str, key: str, listing_id: str, compliance_file: Path, quality_
 )
 def listings(node: str, key: str, status: str | None) -> None:
     """List product listings and their review state."""
-    rows = _call(
+    rows = call(
         node, key, "GET", "/api/operator/listings" + (f"?status={status}" if status else "")
     )
     table = Table("id", "provider", "dataset", "title", "status", "reasons")
@@ -227,7 +228,7 @@ def _listing_command(action: str, needs_reason: bool) -> None:
     @click.argument("listing_id")
     @click.option("--reason", required=needs_reason, default="")
     def command(node: str, key: str, listing_id: str, reason: str) -> None:
-        _print(_call(node, key, "POST", f"/api/operator/listings/{listing_id}/{action}",
+        show(call(node, key, "POST", f"/api/operator/listings/{listing_id}/{action}",
                      {"reason": reason} if reason else {}))  # fmt: skip
 
 

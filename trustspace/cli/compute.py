@@ -15,7 +15,7 @@ from urllib.parse import quote
 import click
 from rich.table import Table
 
-from trustspace.cliutil import _call, _fail, _print, console, key_option, node_option
+from trustspace.cli.common import call, console, fail, key_option, node_option, show
 
 
 def _show(job: dict[str, Any]) -> None:
@@ -63,10 +63,10 @@ def submit(
         **({"purpose": purpose} if purpose else {}),
         **({"key": submission_key} if submission_key else {}),
     }
-    job = _call(node, key, "POST", "/api/compute/jobs", body)
+    job = call(node, key, "POST", "/api/compute/jobs", body)
     while wait and job["state"] in ("SUBMITTED", "QUEUED", "RUNNING"):
         time.sleep(0.3)
-        job = _call(node, key, "GET", f"/api/compute/jobs/{job['id']}")
+        job = call(node, key, "GET", f"/api/compute/jobs/{job['id']}")
     _show(job)
     if job["state"] in ("REFUSED", "REJECTED", "FAILED"):
         sys.exit(1)
@@ -78,7 +78,7 @@ def submit(
 @click.argument("job_id")
 def status(node: str, key: str, job_id: str) -> None:
     """Show a job and, once released, its result."""
-    _show(_call(node, key, "GET", f"/api/compute/jobs/{job_id}"))
+    _show(call(node, key, "GET", f"/api/compute/jobs/{job_id}"))
 
 
 @compute.command("jobs")
@@ -93,7 +93,7 @@ def jobs(node: str, key: str, agreement: str | None) -> None:
     """This node's compute jobs as consumer, newest first."""
     path = "/api/compute/jobs" + (f"?agreement={quote(agreement, safe='')}" if agreement else "")
     table = Table("job", "key", "state", "query", "reason")
-    for job in _call(node, key, "GET", path):
+    for job in call(node, key, "GET", path):
         table.add_row(job["id"], job["key"] or "", job["state"], job["query"], job["reason"] or "")
     console.print(table)
 
@@ -104,7 +104,7 @@ def jobs(node: str, key: str, agreement: str | None) -> None:
 def review(node: str, key: str) -> None:
     """Provider: jobs waiting for a decision."""
     table = Table("job", "consumer", "dataset", "query")
-    for job in _call(node, key, "GET", "/api/compute/review"):
+    for job in call(node, key, "GET", "/api/compute/review"):
         table.add_row(job["id"], job["consumerId"], job["datasetId"], job["query"])
     console.print(table)
 
@@ -115,7 +115,7 @@ def review(node: str, key: str) -> None:
 @click.argument("job_id")
 def approve(node: str, key: str, job_id: str) -> None:
     """Provider: let JOB_ID run."""
-    _print(_call(node, key, "POST", f"/api/compute/jobs/{job_id}/approve", {}))
+    show(call(node, key, "POST", f"/api/compute/jobs/{job_id}/approve", {}))
 
 
 @compute.command("reject")
@@ -125,7 +125,7 @@ def approve(node: str, key: str, job_id: str) -> None:
 @click.option("--reason", required=True)
 def reject(node: str, key: str, job_id: str, reason: str) -> None:
     """Provider: refuse JOB_ID with a reason."""
-    _print(_call(node, key, "POST", f"/api/compute/jobs/{job_id}/reject", {"reason": reason}))
+    show(call(node, key, "POST", f"/api/compute/jobs/{job_id}/reject", {"reason": reason}))
 
 
 @compute.command("mock")
@@ -141,7 +141,7 @@ def reject(node: str, key: str, job_id: str, reason: str) -> None:
 )
 def mock(node: str, key: str, agreement_id: str, output: Path) -> None:
     """Fetch the provider's synthetic sample and analysis rule for AGREEMENT_ID."""
-    data = _call(node, key, "GET", f"/api/compute/mock/{agreement_id}")
+    data = call(node, key, "GET", f"/api/compute/mock/{agreement_id}")
     output.write_text(json.dumps(data, indent=1))
     console.print(
         f"{len(data['rows'])} synthetic rows of table {data['table']} written to {output}"
@@ -162,7 +162,7 @@ def try_locally(mock_file: Path, query: str) -> None:
         rule = parse_rule(data["rule"])
         plan = check(rule, query)
     except GuardError as exc:
-        _fail(f"the provider would refuse this query: {exc}")
+        fail(f"the provider would refuse this query: {exc}")
     mocks = {data["table"]: data, **data.get("joined", {})}
     with tempfile.TemporaryDirectory() as tmp:
         tables: dict[str, tuple[Path, str]] = {}
@@ -176,5 +176,5 @@ def try_locally(mock_file: Path, query: str) -> None:
         try:
             result = preview(plan, tables)
         except EngineError as exc:
-            _fail(exc.reason)
+            fail(exc.reason)
     _show({"id": "(mock)", "state": "accepted on mock data", "reason": "", "result": result})

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from trustspace.cliutil import _call, _print, console, key_option, node_option
+from trustspace.cli.common import call, console, key_option, node_option, show
 
 
 @click.group()
@@ -26,15 +26,15 @@ def policy() -> None:
               help="The state of the world (JSON or Turtle); default: just the current time.")  # fmt: skip
 def policy_eval(policy_file: Path, request_file: Path, sotw_file: Path | None) -> None:
     """Print the compliance report; exit 0 for permit, 1 for deny, 2 for invalid input."""
+    from trustspace.cli.policyfiles import evaluate_files
     from trustspace.core.odrl import PolicyError
-    from trustspace.policyfiles import evaluate_files
 
     try:
         report = evaluate_files(policy_file, request_file, sotw_file)
     except PolicyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    _print(report)
+    show(report)
     sys.exit(0 if report["decision"] == "permit" else 1)
 
 
@@ -43,7 +43,7 @@ def policy_vocabulary() -> None:
     """Print the vocabulary policies on this node may use."""
     from trustspace.core.odrl.vocab import describe
 
-    _print(describe())
+    show(describe())
 
 
 def _ago(ts: float) -> str:
@@ -65,7 +65,7 @@ def policy_decisions(
     query = f"?limit={limit}"
     query += f"&agreement={agreement}" if agreement else ""
     query += f"&process={process}" if process else ""
-    rows = _call(node, key, "GET", "/api/decisions" + query)
+    rows = call(node, key, "GET", "/api/decisions" + query)
     table = Table("at", "point", "principal", "decision", "reasons")
     for row in rows:
         table.add_row(
@@ -87,4 +87,4 @@ def policy_pay(
 ) -> None:
     """Record a payment of AMOUNT in UNIT received under AGREEMENT_ID (read by payAmount)."""
     body = {"amount": amount, "unit": unit, "reference": reference}
-    _print(_call(node, key, "POST", f"/api/agreements/{agreement_id}/payments", body))
+    show(call(node, key, "POST", f"/api/agreements/{agreement_id}/payments", body))

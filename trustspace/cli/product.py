@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from trustspace.cliutil import _call, _fail, _print, console, key_option, node_option
+from trustspace.cli.common import call, console, fail, key_option, node_option, show
 
 IDENTIFYING = ("cn_resident_id", "passport", "cn_mobile", "email", "bank_card")
 
@@ -40,7 +40,7 @@ def profile_with_progress(path: Path, validate: int = 256) -> dict[str, Any]:
         try:
             result: dict[str, Any] = profile_file(path, validate=validate, on_progress=progress)
         except ValueError as exc:
-            _fail(f"{path}: {exc}")
+            fail(f"{path}: {exc}")
             raise AssertionError from exc
     result["persons"] = persons(result)
     return result
@@ -130,7 +130,7 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
 
     problem = name_problem([f.name for f in files])
     if problem:
-        _fail(problem)
+        fail(problem)
     profiles = {f.name: profile_with_progress(f, pii_sample) for f in files}
     profile = profiles[files[0].name] if len(files) == 1 else combined(profiles)
     where: dict[str, Any] = (
@@ -149,14 +149,12 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
             try:
                 body[field] = json.loads(source.read_text())
             except ValueError as exc:
-                _fail(f"{source} is not valid JSON: {exc}")
+                fail(f"{source} is not valid JSON: {exc}")
     found = ", ".join(profile.get("pii_kinds", [])) or "none"
     console.print(
         f"{profile['rows']:,} rows, {len(profile['columns'])} columns; personal information: {found}"
     )
-    _print(
-        _call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None})
-    )
+    show(call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None}))
 
 
 @product.command("submit")
@@ -166,7 +164,7 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
 @click.option("--operator", "operator_id", help="Operator id (default: the first trusted).")
 def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> None:
     """Submit DATASET_ID's current version for review and listing."""
-    _print(_call(node, key, "POST", f"/api/datasets/{dataset_id}/listing",
+    show(call(node, key, "POST", f"/api/datasets/{dataset_id}/listing",
                  {"operator": operator_id} if operator_id else {}))  # fmt: skip
 
 
@@ -201,7 +199,5 @@ def api(node: str, key: str, base_url: str, title: str, description: str, auth_e
         try:
             body["policy"] = json.loads(policy_file.read_text())
         except ValueError as exc:
-            _fail(f"{policy_file} is not valid JSON: {exc}")
-    _print(
-        _call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None})
-    )
+            fail(f"{policy_file} is not valid JSON: {exc}")
+    show(call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None}))

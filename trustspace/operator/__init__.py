@@ -1,0 +1,1 @@
+"""The operator role: onboarding, credentials, revocation, keys, listings and the federated catalog."""
