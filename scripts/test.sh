@@ -6,4 +6,5 @@ bash scripts/setup.sh test
 .venv/bin/ruff check trustspace tests bench
 .venv/bin/ruff format --check trustspace tests bench
 .venv/bin/mypy trustspace
+.venv/bin/lint-imports
 .venv/bin/pytest -p no:cacheprovider "$@"

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from trustspace.dsp.routes import BASE_PATH
+from trustspace.app import surface_error
+from trustspace.core.paths import BASE_PATH
 from trustspace.edge import BodyLimit
 
 
@@ -70,6 +71,7 @@ def reading_app(seen: list[int]) -> Callable[[Scope, Receive, Send], Awaitable[N
 
 
 def run(app: Any, sc: Scope, rec: Recorder, **kw: Any) -> None:
+    kw.setdefault("error", surface_error)  # the node's: DSP error objects under the DSP base
     limited = BodyLimit(app, limit=kw.pop("limit", 100), timeout=kw.pop("timeout", 5.0), **kw)
     anyio.run(limited, sc, rec.receive, rec.send)
 

@@ -19,12 +19,12 @@ Rules, for every route of the node (DSP, data plane, management API, operator, T
   an oversized body) carries ``Connection: close`` and uvicorn closes the connection after it,
   so the rest of a large body is neither buffered nor read.
 * A path with a NUL character is answered 400; ``/path/`` is served as ``/path``.
-* **Error bodies** are those of the surface the path belongs to (:func:`surface_error`): the DSP
+* **Error bodies** are those of the surface the path belongs to (the ``error`` function the app gives, :func:`trustspace.app.surface_error`): the DSP
   error object of the area (catalog, negotiation, transfer) under the DSP base path, else
   ``{"error": reason}``.  The same goes for unknown paths (404), wrong methods (405), JSON too
   deep for a handler (``RecursionError``, 400), values the store cannot hold (400), failed
-  peers (``RemoteError``: 502 or 504) and an unavailable database (503), through
-  :func:`exception_handlers`.
+  peers (``RemoteError``: 502 or 504) and an unavailable database (503), through the app's
+  one table, :data:`trustspace.app.STATUS`.
 """
 
 from __future__ import annotations
@@ -32,31 +32,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import anyio
-import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from trustspace.core.jsondoc import JsonError
-from trustspace.dsp.routes import dsp_error
-from trustspace.services.peers import RemoteError
 
 __all__ = [
     "MAX_HEADER_BYTES",
     "BodyLimit",
     "NormalPath",
-    "exception_handlers",
     "http_protocol",
-    "surface_error",
+    "plain_error",
 ]
 
 log = logging.getLogger("trustspace.edge")
@@ -68,18 +58,16 @@ a few KiB)."""
 ErrorBody = Callable[[str, int, str, str], Response]
 
 
-def surface_error(path: str, status: int, code: str, reason: str) -> Response:
-    """The error answer of the surface ``path`` belongs to."""
-    return dsp_error(path, status, code, reason) or JSONResponse(
-        {"error": reason}, status_code=status
-    )
+def plain_error(path: str, status: int, code: str, reason: str) -> Response:
+    """``{"error": reason}``: the default; the app passes the one that knows its surfaces."""
+    return JSONResponse({"error": reason}, status_code=status)
 
 
 class NormalPath:
     """Treat ``/path/`` as ``/path`` (peers differ on callback addresses); refuse a path with a
     NUL character (``%00``) with 400, as no id holds one and some stores cannot look it up."""
 
-    def __init__(self, app: ASGIApp, error: ErrorBody = surface_error) -> None:
+    def __init__(self, app: ASGIApp, error: ErrorBody = plain_error) -> None:
         self.app = app
         self.error = error
 
@@ -116,7 +104,7 @@ class BodyLimit:
         *,
         limit: int,
         timeout: float,
-        error: ErrorBody = surface_error,
+        error: ErrorBody = plain_error,
         limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
@@ -199,55 +187,6 @@ class BodyLimit:
             if started:  # too late for an answer: uvicorn closes an unfinished response
                 return
             await self._answer(scope, send, *refusal)
-
-
-def exception_handlers() -> dict[Any, Callable[[Request, Exception], Any]]:
-    """The app's one table from exceptions to answers, each with the surface's error body
-    (Starlette looks a handler up by the exception's class hierarchy)."""
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
-        response = surface_error(request.url.path, exc.status_code, code, exc.detail)
-        for name, value in (exc.headers or {}).items():
-            response.headers[name] = value
-        return response
-
-    async def too_deep(request: Request, exc: Exception) -> Response:
-        log.warning("%s %s: nested too deeply to process", request.method, request.url.path)
-        return surface_error(request.url.path, 400, "too-deep",
-                             "the request is nested too deeply to process")  # fmt: skip
-
-    async def not_json(request: Request, exc: Exception) -> Response:
-        return surface_error(request.url.path, 400, "malformed", str(exc))
-
-    async def peer_failed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RemoteError)
-        return surface_error(request.url.path, exc.http_status, "peer-failed", exc.reason)
-
-    async def unstorable(request: Request, exc: Exception) -> Response:
-        # A value the database cannot hold (a NUL character, a number out of range) came from
-        # the request: that is bad input, not a failure of the node.
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return surface_error(request.url.path, 400, "bad-value",
-                             "the request holds a value that cannot be stored")  # fmt: skip
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        log.error("database unavailable: %s", exc)
-        return surface_error(request.url.path, 503, "unavailable",
-                             "the database is unavailable; try again")  # fmt: skip
-
-    return {
-        HTTPException: http_error,
-        RecursionError: too_deep,
-        JsonError: not_json,
-        RemoteError: peer_failed,
-        psycopg.DataError: unstorable,
-        OverflowError: unstorable,
-        **dict.fromkeys(
-            (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError), unavailable
-        ),
-    }
 
 
 def _plain(status: int, phrase: str, reason: str) -> bytes:

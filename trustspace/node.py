@@ -1,86 +1,68 @@
 """Assembling one node from its settings: store, keys, trust, services, HTTP app, worker.
 
+This module only wires and starts; the use cases it hands around live in
+:mod:`trustspace.services`, and the surfaces get a
+:class:`~trustspace.services.runtime.Runtime`, never the node.
+
 Start-up order matters: migrate the store, release outbox leases left by a
 killed process (SQLite only: one process owns the file), remove the partial copies
 of publishes a killed process left in the blob folder (only those no live process
 owns: replicas may share it, see :mod:`trustspace.store.blobs`), then start the
 worker so every process interrupted by a crash resumes.
-
-The HTTP app is wrapped in the edge (:mod:`trustspace.edge`: body bounds and
-error bodies per surface); every call to another node goes through
-:mod:`trustspace.services.peers`.  A refused unauthenticated request is counted
-in the bounded refusal log (:mod:`trustspace.store.audit`), not logged one by one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-import jwt
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
 
-from trustspace import edge
-from trustspace.api import api_routes
-from trustspace.computeapi import compute_routes
+from trustspace import api, app
 from trustspace.core.compute import Limits
+from trustspace.core.paths import BASE_PATH
 from trustspace.dataplane.compute import FAILED
-from trustspace.dataplane.server import MAX_API_BODY, Denied, Grant, pull_routes
+from trustspace.dataplane.server import MAX_API_BODY, pull_routes
+from trustspace.dsp import compute as dsp_compute
 from trustspace.dsp.auth import (
     FixedHeaderAuthenticator,
     StoreReplayGuard,
     TokenAuthenticator,
     Verifier,
 )
-from trustspace.dsp.client import DspClient
-from trustspace.dsp.routes import BASE_PATH, Authenticator, dsp_routes, version_route
+from trustspace.dsp.routes import dsp_routes, version_route
 from trustspace.operator import registry
+from trustspace.operator import routes as operator_routes
 from trustspace.operator.federation import Federation
 from trustspace.operator.listings import Listings
-from trustspace.operator.routes import operator_routes
 from trustspace.operator.service import LocalAnchors, Operator
-from trustspace.services import compute, listing, peers, transfers
-from trustspace.services.context import Identity, NodeContext
-from trustspace.services.errors import NotFound, Refused
+from trustspace.services import checkpoints, compute, listing
+from trustspace.services.access import DataAccess
+from trustspace.services.context import NodeContext
+from trustspace.services.errors import Refused
+from trustspace.services.gate import Authenticator, Gate
+from trustspace.services.identity import Identities
+from trustspace.services.membership import Membership
 from trustspace.services.monitor import Periodic, UsageMonitor
+from trustspace.services.operators import OperatorClient, parse_operators
 from trustspace.services.outbox import OutboxWorker
-from trustspace.services.peers import RemoteError
+from trustspace.services.peers import Peers, RemoteError
+from trustspace.services.runtime import Runtime
 from trustspace.settings import Settings
-from trustspace.store import audit, blobs, evidence, repo
+from trustspace.store import blobs, repo
 from trustspace.store.db import Database
-from trustspace.trust.credentials import MemberClaims, MembershipVerifier
+from trustspace.trust.credentials import MembershipVerifier
 from trustspace.trust.keys import NodeKey
-from trustspace.trust.membership import Membership
-from trustspace.trust.operators import OperatorClient, parse_operators
-from trustspace.trust.tokens import AuthError, Principal, TokenVerifier, bearer, issue_token
+from trustspace.trust.tokens import TokenVerifier, bearer, issue_token
 from trustspace.trust.trustlist import TrustList
 
 log = logging.getLogger("trustspace.node")
-
-
-def _identity(region: str, sector: str, roles: Any, space: str) -> Identity:
-    """Verified membership as policy facts: the region, and party collections for the space,
-    the sector (``sector:health``) and each role (``role:provider``)."""
-    groups = {space, f"sector:{sector}", *(f"role:{r}" for r in roles)}
-    return Identity(region=region, member_of=frozenset(groups))
-
-
-def _claimed_issuer(authorization: str | None) -> str | None:
-    token = (authorization or "").partition(" ")[2].strip()
-    try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-    except jwt.PyJWTError:
-        return None
-    return issuer if isinstance(issuer, str) else None
 
 
 def _check(settings: Settings) -> None:
@@ -104,6 +86,19 @@ class Node:
         self.trust = (
             TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
         )
+        wait = settings.peer_timeout
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(wait, connect=min(wait, 5.0)),
+            limits=httpx.Limits(max_connections=64),
+        )
+        self.peers = Peers(self.http, self.authorization)
+        verifier = self._verifier(settings)
+        self.identities = Identities(
+            self.trust,
+            self.operator_client,
+            local_member=self._local_member if self.operator is not None else None,
+            local_standing=self._local.standing if self._local is not None else None,
+        )
         base = settings.base_url
         self.ctx = NodeContext(
             db=self.db,
@@ -111,21 +106,23 @@ class Node:
             dsp_base=base + BASE_PATH,
             data_base=base + "/data",
             blob_dir=data / "blobs",
-            identity=self.identity,
-            standing=self.standing,
+            identity=self.identities.identity,
+            standing=self.identities.standing,
             own_region=self.own_region,
             compute_limits=Limits(
                 settings.compute_max_query_bytes, settings.compute_max_query_tokens
             ),
         )
-        wait = settings.peer_timeout
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(wait, connect=min(wait, 5.0)),
-            limits=httpx.Limits(max_connections=64),
-        )
-        self._verified: dict[str, MemberClaims] = {}
-        token_auth = TokenAuthenticator(self._verifier(settings), time.time, seen=self._seen)
-        self.auth: Authenticator = token_auth
+        token_auth = TokenAuthenticator(verifier, time.time, seen=self.identities.seen)
+        auth: Authenticator = token_auth
+        if settings.tck:
+            from trustspace import tck
+
+            # The TCK's property files quote the value and Java keeps the quotes: accept both.
+            value = settings.tck_authorization
+            auth = FixedHeaderAuthenticator((value, f'"{value}"'), tck.TCK_PARTICIPANT, token_auth)
+        self.gate = Gate(self.db, auth, window=settings.refusal_window,
+                         max_rows=settings.refusal_rows)  # fmt: skip
         self.membership = Membership(
             data,
             settings.participant_id,
@@ -160,9 +157,8 @@ class Node:
             "evidence-checkpoints", settings.checkpoint_interval, self.checkpoint
         )
         self.refusal_summaries = Periodic(
-            "refusal-summaries", settings.refusal_window, self.summarize_refusals
+            "refusal-summaries", settings.refusal_window, self.gate.summarize
         )
-        self.dsp_client = DspClient(self.http, self.authorization)
         self.worker = OutboxWorker(
             self.ctx,
             self.http,
@@ -173,17 +169,43 @@ class Node:
         )
         self.ctx.wake = self._wake
         self.monitor = UsageMonitor(self.ctx, settings.policy_monitor_interval)
-        extra_routes: list[BaseRoute] = []
-        if settings.tck:
+        self.runtime = Runtime(
+            ctx=self.ctx,
+            peers=self.peers,
+            membership=self.membership,
+            operators=self.operator_client,
+            trust=self.trust,
+            management_key=settings.management_key,
+            regulator_key=settings.regulator_key,
+            authenticate=self.gate.authenticate,
+            checkpoint=self.checkpoint,
+            roles_of=self.identities.roles_of,
+        )
+        self.app, self.routes = app.build(
+            self._routes(),
+            lifespan=self._lifespan,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout,
+            body_limits={"/data/": MAX_API_BODY},
+        )
+
+    def _routes(self) -> list[BaseRoute]:
+        rt = self.runtime
+        routes: list[BaseRoute] = [
+            version_route(),
+            *dsp_routes(self.ctx, self.gate.authenticate),
+            *dsp_compute.routes(rt),
+            *pull_routes(DataAccess(self.ctx, self.gate.refused).authorize),
+            *api.routes(rt),
+        ]
+        if self.operator is not None:
+            assert self.federation is not None and self.listings is not None
+            routes += operator_routes.routes(rt, self.operator, self.federation, self.listings)
+        if self.settings.tck:
             from trustspace import tck
 
-            # The TCK's property files quote the value and Java keeps the quotes: accept both.
-            value = settings.tck_authorization
-            self.auth = FixedHeaderAuthenticator(
-                (value, f'"{value}"'), tck.TCK_PARTICIPANT, token_auth
-            )
-            extra_routes = tck.install(self)
-        self.app = self._build_app(extra_routes)
+            routes += tck.install(self.ctx)
+        return routes
 
     def _verifier(self, settings: Settings) -> Verifier:
         """Membership credentials when this node runs or trusts an operator; the static trust
@@ -220,45 +242,28 @@ class Node:
             )  # fmt: skip
         return tokens
 
-    def _seen(self, principal: Principal) -> None:
-        member = principal.claims.get("membership")
-        if isinstance(member, MemberClaims):
-            self._verified[principal.participant_id] = member
+    def _local_member(self, participant_id: str) -> tuple[Mapping[str, Any], str] | None:
+        assert self.operator is not None
+        with self.db.tx() as tx:
+            entry = registry.get_member(tx, participant_id)
+        if entry is None or entry["status"] != "active":
+            return None
+        return entry, self.operator.operator_id
 
     def _set_key(self, key: NodeKey) -> None:
         self.key = key
 
     def checkpoint(self) -> list[dict[str, Any]]:
-        """Have the evidence log head countersigned: by each trusted operator, or by itself
-        when this node is the operator."""
-        with self.db.tx() as tx:
-            seq, digest = evidence.head(tx)
-            done = {(c["operator"], c["seq"]) for c in evidence.checkpoints(tx)}
-        if seq == 0:
-            return []
-        signed: list[dict[str, Any]] = []
-        if self.operator is not None and (self.operator.operator_id, seq) not in done:
-            token = self.operator.countersign(self.operator.operator_id, seq, digest)
-            signed.append({"operator": self.operator.operator_id, "seq": seq, "token": token})
-        for op_id in self.operator_client.trusted if self.operator_client else []:
-            url = self.operator_client.url(op_id) if self.operator_client else None
-            if url is None or (op_id, seq) in done:
-                continue
-            try:
-                answer = peers.call(self.http, "POST", url + "/operator/checkpoints",
-                                    peer_id=op_id, authorization=self.authorization,
-                                    body={"seq": seq, "hash": digest})  # fmt: skip
-                token = str(answer["checkpoint"])
-            except (RemoteError, KeyError) as exc:
-                log.warning("checkpoint at %s failed: %s", op_id, exc)
-                continue
-            signed.append({"operator": op_id, "seq": seq, "token": token})
-        with self.db.tx() as tx:
-            for item in signed:
-                evidence.store_checkpoint(
-                    tx, seq, digest, item["operator"], item["token"], time.time()
-                )
-        return signed
+        """Have the evidence log head countersigned (see :mod:`trustspace.services.checkpoints`)."""
+        own = None
+        if self.operator is not None:
+            op = self.operator
+            own = (op.operator_id,
+                   lambda seq, digest: (op.operator_id, op.countersign(op.operator_id, seq, digest)))  # fmt: skip
+        return checkpoints.checkpoint(self.db, self.peers, self.operator_client, own)
+
+    def summarize_refusals(self) -> int:
+        return self.gate.summarize()
 
     def _report_trades(self) -> None:
         """Trade certificates for finalised agreements, from every operator we belong to."""
@@ -286,70 +291,11 @@ class Node:
             report = self.federation.crawl()
             log.info("catalog crawl: %s", report)
 
-    def identity(self, participant_id: str) -> Identity:
-        """The verified facts about a participant: from its membership credential (as last
-        verified, or the operator's directory), else from the static trust list."""
-        member = self._verified.get(participant_id)
-        if member is not None:
-            return _identity(member.region, member.sector, member.roles, member.space)
-        if self.operator is not None:
-            with self.db.tx() as tx:
-                entry = registry.get_member(tx, participant_id)
-            if entry is not None and entry["status"] == "active":
-                return _identity(
-                    entry["region"], entry["sector"], entry["roles"], self.operator.operator_id
-                )
-        if self.operator_client is not None:
-            found = self.operator_client.member(participant_id)
-            if found is not None:
-                return _identity(found["region"], found["sector"], found["roles"], found["space"])
-        p = self.trust.get(participant_id)
-        if p is None:
-            return Identity()
-        return Identity(region=p.region, member_of=frozenset(p.member_of))
-
     def own_region(self) -> str | None:
         """This node's region, as its membership credentials state it."""
         for held in self.membership.describe()["credentials"]:
             return str(held["claims"]["region"])
         return None
-
-    def roles_of(self, participant_id: str) -> tuple[str, ...]:
-        """The roles in a participant's verified membership credential."""
-        member = self._verified.get(participant_id)
-        return member.roles if member is not None else ()
-
-    def standing(self, participant_id: str) -> str | None:
-        """Why this participant may not be dealt with any more (suspended, revoked)."""
-        if self._local is not None:
-            problem = self._local.standing(participant_id)
-            if problem is not None:
-                return problem
-        if self.operator_client is not None:
-            return self.operator_client.standing(participant_id)
-        return None
-
-    def authenticate(self, authorization: str | None, surface: str = "dsp") -> str:
-        """Who sent this request; a refusal is counted in the refusal log and raised."""
-        try:
-            return self.auth.authenticate(authorization)
-        except AuthError as exc:
-            issuer = _claimed_issuer(authorization)
-            log.warning("refused %s from %s: %s", audit.clip(surface), audit.clip(issuer or "?"),
-                        audit.clip(exc.reason))  # fmt: skip
-            self._refused(surface, issuer, exc.reason)
-            raise
-
-    def _refused(self, surface: str, issuer: str | None, reason: str) -> None:
-        with self.db.tx(durable=False) as tx:
-            audit.record_refusal(tx, time.time(), surface, issuer, reason,
-                                 window=self.settings.refusal_window,
-                                 max_rows=self.settings.refusal_rows)  # fmt: skip
-
-    def summarize_refusals(self) -> int:
-        """Write the evidence summaries of refusal windows that have closed."""
-        with self.db.tx(durable=False) as tx:
-            return audit.summarize(tx, time.time(), self.settings.refusal_window)
 
     def authorization(self, peer_id: str) -> str:
         credentials = self.membership.credentials()
@@ -363,100 +309,18 @@ class Node:
         )
         return bearer(token)
 
-    def authorize_data(self, transfer_id: str, token: str, name: str | None = None) -> Grant:
-        """A one-file version is served at the transfer's address; a version of several files
-        answers its manifest there, and each file at ``<address>/<name>``."""
-        try:
-            tp, dataset = transfers.authorize(self.ctx, transfer_id, token)
-        except NotFound as exc:  # no such transfer, or not its token: the caller is unknown
-            self._refused("data", None, exc.reason)
-            raise Denied(401, exc.reason) from exc
-        except Refused as exc:  # the transfer's own token, at a moment it may not read
-            self._refused_access(transfer_id, exc.reason)
-            raise Denied(403, exc.reason) from exc
-        if dataset.api is not None:
-            return self._api_grant(tp.id, dataset.api, name or "")
-        if name is None and dataset.fileset:
-            return Grant(path=Path(), manifest={
-                "versionHash": dataset.sha256,
-                "files": [{"name": f.name, "size": f.size, "sha256": f.sha256,
-                           "mediaType": f.media_type} for f in dataset.files],
-            })  # fmt: skip
-        if name is None:
-            chosen = dataset.files[0]
-        else:
-            found = [f for f in dataset.files if f.name == name and dataset.fileset]
-            if not found:
-                raise Denied(404, f"no file {name} in this transfer")
-            chosen = found[0]
-        return Grant(path=Path(chosen.path), media_type=chosen.media_type, filename=chosen.name,
-                     consume=lambda: self._consume(tp.id))  # fmt: skip
-
-    def _api_grant(self, transfer_id: str, api: dict[str, Any], subpath: str) -> Grant:
-        """A call to an HTTP API product goes to the backend under its base URL, never beside
-        it: a path with '..', '.' or empty segments is refused."""
-        segments = subpath.split("/") if subpath else []
-        if any(seg in ("", ".", "..") or "\\" in seg for seg in segments):
-            raise Denied(400, f"path {subpath!r}: use plain segments under the API's base")
-        headers = {}
-        if api.get("authEnv"):
-            secret = os.environ.get(api["authEnv"])
-            if secret is None:
-                raise Denied(403, "the provider has not configured the API's credential")
-            headers[api["authHeader"]] = secret
-        url = api["baseUrl"] + (
-            "/" + "/".join(quote(s, safe="") for s in segments) if segments else ""
-        )
-        return Grant(path=Path(), upstream=url, upstream_headers=headers,
-                     upstream_methods=tuple(api.get("methods", ["GET"])),
-                     media_type=api["mediaType"], consume=lambda: self._consume(transfer_id))  # fmt: skip
-
     def _wake(self) -> None:
         """Something was queued: messages for the outbox, or a compute job."""
         self.worker.wake()
         self.computer.wake()
 
-    def _refused_access(self, transfer_id: str, reason: str) -> None:
-        with self.db.tx() as tx:
-            evidence.record(tx, at=time.time(), kind="data-access", subject=transfer_id,
-                            data={"allowed": False, "reason": audit.clip(reason)})  # fmt: skip
-
-    def _consume(self, transfer_id: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.start()
         try:
-            transfers.consume(self.ctx, transfer_id)
-        except NotFound as exc:
-            raise Denied(401, exc.reason) from exc
-        except Refused as exc:
-            raise Denied(403, exc.reason) from exc
-
-    def _build_app(self, extra: list[BaseRoute]) -> ASGIApp:
-        @contextlib.asynccontextmanager
-        async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            self.start()
-            try:
-                yield
-            finally:
-                self.stop()
-
-        routes: list[BaseRoute] = [
-            version_route(),
-            *dsp_routes(self.ctx, self),
-            *pull_routes(self.authorize_data),
-            *api_routes(self),
-            *(operator_routes(self) if self.operator is not None else []),
-            *compute_routes(self),
-            *extra,
-        ]
-        self.routes = routes
-
-        app = Starlette(routes=routes, lifespan=lifespan,
-                        exception_handlers=edge.exception_handlers())  # fmt: skip
-        return edge.BodyLimit(
-            edge.NormalPath(app),
-            limit=self.settings.max_body_bytes,
-            timeout=self.settings.body_timeout,
-            limits={"/data/": MAX_API_BODY},
-        )
+            yield
+        finally:
+            self.stop()
 
     def start(self) -> None:
         if self.db.dialect == "sqlite":

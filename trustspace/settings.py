@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trustspace.tck import data as tckdata
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -25,6 +23,11 @@ class Setting:
     type: type = str
     secret: bool = False
 
+
+TCK_PARTICIPANT_DEFAULT = "CONNECTOR_UNDER_TEST"
+"""The id the DSP TCK is told the connector under test has."""
+TCK_AUTHORIZATION_DEFAULT = '{"region": "any", "audience": "any", "clientId":"any"}'
+"""The ``Authorization`` value the TCK sends by default (its property files' value)."""
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("participant_id", "node", "This node's participant id (issuer of its DSP tokens)."),
@@ -81,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "tck_authorization",
-        tckdata.DEFAULT_AUTHORIZATION,
+        TCK_AUTHORIZATION_DEFAULT,
         "Authorization value accepted as the TCK participant.",
         str,
         True,
@@ -276,7 +279,7 @@ def load(
     return Settings(values, sources)
 
 
-TCK_DEFAULTS = {"port": 8181, "participant_id": tckdata.CUT_PARTICIPANT_DEFAULT}
+TCK_DEFAULTS = {"port": 8181, "participant_id": TCK_PARTICIPANT_DEFAULT}
 
 
 def tck_defaults(settings: Settings, scratch_dir: str) -> Settings:

@@ -43,12 +43,12 @@ from trustspace.core.evidence import (
     audit,
     unvouched_text,
 )
+from trustspace.services.membership import Membership
 from trustspace.settings import Settings, load
 from trustspace.store import evidence
 from trustspace.store.db import Database
 from trustspace.trust.credentials import jwk_key, read_certificate, read_checkpoint
 from trustspace.trust.keys import NodeKey
-from trustspace.trust.membership import Membership
 from trustspace.trust.tokens import AuthError, bearer, issue_token
 
 VERIFIED, BROKEN, UNREADABLE, UNCHECKED = 0, 1, 2, 3

@@ -1,4 +1,5 @@
-"""DSP 2025-1 HTTPS routes (provider side and consumer callbacks on one base).
+"""DSP 2025-1 HTTPS routes (provider side and consumer callbacks on one base), generated from
+the binding's one path table, :data:`trustspace.core.paths.ENDPOINTS`.
 
 Both roles share one base path, as the spec allows: the node's own pids are
 unique, so ``/negotiations/{pid}/...`` finds the process and its role, and the
@@ -8,16 +9,16 @@ Status codes: 201 + process body for messages that open a process, 200 + body
 otherwise; 400 for a malformed message or an unknown process on POST (never
 404 on a POST), 409 for a message the state does not accept, 404 only on GET,
 401 when the caller cannot be authenticated.  Errors carry the spec's error
-object and change nothing.  Bodies are bounded before they get here (413 past
-``max_body_bytes``, see :mod:`trustspace.edge`) and parsed by
-:func:`trustspace.core.jsondoc.loads` (400 for JSON nested too deep).
+object and change nothing: handlers raise, and the app's one table
+(:data:`trustspace.app.STATUS`) answers with :func:`dsp_error`.  Bodies are bounded
+before they get here (413 past ``max_body_bytes``, see :mod:`trustspace.edge`) and parsed
+by :func:`trustspace.core.jsondoc.loads` (400 for JSON nested too deep).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,18 +27,11 @@ from starlette.routing import BaseRoute, Route
 
 from trustspace.core import jsondoc
 from trustspace.core import messages as m
-from trustspace.core import negotiation as n
-from trustspace.core.machine import TransitionError
+from trustspace.core.paths import AREAS, BASE_PATH, ENDPOINTS, Endpoint
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services.context import NodeContext
-from trustspace.services.errors import NotFound, Refused
-from trustspace.services.policy import PolicyDenied
-from trustspace.store import Conflict
-from trustspace.trust.tokens import AuthError
 
-log = logging.getLogger("trustspace.dsp")
-
-BASE_PATH = "/dsp/2025-1"
+__all__ = ["BASE_PATH", "dsp_error", "dsp_routes", "version_route"]
 
 ERROR_TYPE = {
     "catalog": "CatalogError",
@@ -46,25 +40,28 @@ ERROR_TYPE = {
 }
 
 
-class Authenticator(Protocol):
-    def authenticate(self, authorization: str | None) -> str:
-        """Return the caller's participant id or raise AuthError."""
+def area_of(path: str) -> str | None:
+    """The DSP area (catalog, negotiation, transfer) a path belongs to; None for other paths
+    (compute under the same base answers plain ``{"error": ...}``)."""
+    if not path.startswith(BASE_PATH + "/"):
+        return None
+    return AREAS.get(path[len(BASE_PATH) + 1 :].split("/", 1)[0])
 
 
-class _Fail(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
-
-
-def _error(
-    area: str,
+def dsp_error(
+    path: str,
     status: int,
     code: str,
     reason: str | list[str],
+    *,
     body: Any = None,
     pid: str | None = None,
-) -> JSONResponse:
+) -> JSONResponse | None:
+    """The DSP error object for a path in one of the DSP areas (the process ids from the
+    message, else the path's); None for other paths."""
+    area = area_of(path)
+    if area is None:
+        return None
     ppid = cpid = None
     if isinstance(body, dict):
         ppid = body.get("providerPid") if isinstance(body.get("providerPid"), str) else None
@@ -80,172 +77,59 @@ def _error(
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
-_AREAS = {"catalog": "catalog", "negotiations": "negotiation", "transfers": "transfer"}
+Handler = Callable[[Request, str, Any], Any]
+PROCESSES: dict[str, Any] = {"negotiation": negotiations, "transfer": transfers}
+"""The service of each process area: ``receive_initial``, ``receive``, ``get_for``,
+``as_json``."""
 
 
-def dsp_error(path: str, status: int, code: str, reason: str) -> JSONResponse | None:
-    """The DSP error answer for a path in one of the DSP areas; None for other paths (compute
-    under the same base answers plain ``{"error": ...}``)."""
-    if not path.startswith(BASE_PATH + "/"):
-        return None
-    area = _AREAS.get(path[len(BASE_PATH) + 1 :].split("/", 1)[0])
-    return None if area is None else _error(area, status, code, reason)
+def _handler(ctx: NodeContext, e: Endpoint) -> Handler:
+    if e.kind == "catalog":
+
+        def catalog_request(request: Request, principal: str, body: Any) -> Any:
+            m.check(body, "CatalogRequestMessage")
+            if body.get("filter"):
+                raise m.MessageError("catalog filters are not supported")
+            return catalog.catalog(ctx, principal)
+
+        return catalog_request
+    if e.kind == "dataset":
+        return lambda request, principal, body: catalog.dataset(
+            ctx, principal, request.path_params["id"]
+        )
+    service = PROCESSES[e.area]
+    if e.kind == "get":
+        return lambda request, principal, body: service.as_json(
+            service.get_for(ctx, principal, request.path_params["pid"])
+        )
+    if e.kind == "open":
+        message = e.message
+        return lambda request, principal, body: service.as_json(
+            service.receive_initial(ctx, principal, message, body)[0]
+        )
+    message = e.message
+    return lambda request, principal, body: service.as_json(
+        service.receive(ctx, principal, request.path_params["pid"], message, body)
+    )
 
 
-Handler = Callable[[Request, str, Any], tuple[int, dict[str, Any]]]
+def dsp_routes(ctx: NodeContext, authenticate: Callable[[str | None], str]) -> list[BaseRoute]:
+    def endpoint(e: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        handler = _handler(ctx, e)
+        status = 201 if e.kind == "open" else 200
 
-
-def dsp_routes(ctx: NodeContext, auth: Authenticator) -> list[BaseRoute]:
-    def endpoint(
-        area: str, handler: Handler, *, has_body: bool = True
-    ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
-            pid = request.path_params.get("pid")
+            principal = authenticate(request.headers.get("authorization"))
             body: Any = None
-            try:
-                principal = auth.authenticate(request.headers.get("authorization"))
-            except AuthError as exc:
-                log.warning("refused %s %s: %s", request.method, request.url.path, exc.reason)
-                return _error(area, 401, "unauthorized", exc.reason, pid=pid)
-            if has_body:
-                try:
-                    body = jsondoc.loads(await request.body())
-                except jsondoc.JsonError as exc:
-                    return _error(area, 400, "malformed", str(exc), pid=pid)
-            try:
-                status, payload = await run_in_threadpool(handler, request, principal, body)
-            except m.MessageError as exc:
-                return _error(area, 400, "invalid-message", str(exc), body, pid)
-            except TransitionError as exc:
-                return _error(area, 409, "invalid-state", str(exc), body, pid)
-            except Conflict as exc:
-                return _error(
-                    area,
-                    409,
-                    "conflict",
-                    f"a concurrent request changed this first: {exc}",
-                    body,
-                    pid,
-                )
-            except PolicyDenied as exc:
-                return _error(area, 400, "policy-denied", exc.reasons, body, pid)
-            except Refused as exc:
-                return _error(area, 400, "refused", exc.reason, body, pid)
-            except NotFound as exc:
-                return _error(
-                    area,
-                    404 if request.method == "GET" else 400,
-                    "not-found",
-                    exc.reason,
-                    body,
-                    pid,
-                )
+            if e.method == "POST":
+                body = jsondoc.loads(await request.body())
+                request.state.body = body
+            payload = await run_in_threadpool(handler, request, principal, body)
             return JSONResponse(payload, status_code=status)
 
         return run
 
-    # --- catalog ---
-    def catalog_request(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-        m.check(body, "CatalogRequestMessage")
-        if body.get("filter"):
-            raise m.MessageError("catalog filters are not supported")
-        return 200, catalog.catalog(ctx, principal)
-
-    def dataset_get(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-        return 200, catalog.dataset(ctx, principal, request.path_params["id"])
-
-    # --- negotiations ---
-    def neg_get(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-        return 200, negotiations.as_json(
-            negotiations.get_for(ctx, principal, request.path_params["pid"])
-        )
-
-    def neg_initial_request(
-        request: Request, principal: str, body: Any
-    ) -> tuple[int, dict[str, Any]]:
-        neg, _ = negotiations.receive_initial_request(ctx, principal, body)
-        return 201, negotiations.as_json(neg)
-
-    def neg_initial_offer(
-        request: Request, principal: str, body: Any
-    ) -> tuple[int, dict[str, Any]]:
-        neg, _ = negotiations.receive_initial_offer(ctx, principal, body)
-        return 201, negotiations.as_json(neg)
-
-    def neg_message(message: str) -> Handler:
-        def handle(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-            neg = negotiations.receive(ctx, principal, request.path_params["pid"], message, body)
-            return 200, negotiations.as_json(neg)
-
-        return handle
-
-    # --- transfers ---
-    def tp_get(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-        return 200, transfers.as_json(transfers.get_for(ctx, principal, request.path_params["pid"]))
-
-    def tp_request(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-        tp, _ = transfers.receive_request(ctx, principal, body)
-        return 201, transfers.as_json(tp)
-
-    def tp_message(message: str) -> Handler:
-        def handle(request: Request, principal: str, body: Any) -> tuple[int, dict[str, Any]]:
-            return 200, transfers.as_json(
-                transfers.receive(ctx, principal, request.path_params["pid"], message, body)
-            )
-
-        return handle
-
-    b = BASE_PATH
-    neg, tp = "negotiation", "transfer"
-    return [
-        Route(f"{b}/catalog/request", endpoint("catalog", catalog_request), methods=["POST"]),
-        Route(
-            f"{b}/catalog/datasets/{{id:path}}",
-            endpoint("catalog", dataset_get, has_body=False),
-            methods=["GET"],
-        ),
-        Route(f"{b}/negotiations/request", endpoint(neg, neg_initial_request), methods=["POST"]),
-        Route(f"{b}/negotiations/offers", endpoint(neg, neg_initial_offer), methods=["POST"]),
-        Route(f"{b}/negotiations/{{pid}}", endpoint(neg, neg_get, has_body=False), methods=["GET"]),
-        Route(
-            f"{b}/negotiations/{{pid}}/request",
-            endpoint(neg, neg_message(n.REQUEST)),
-            methods=["POST"],
-        ),
-        Route(
-            f"{b}/negotiations/{{pid}}/events",
-            endpoint(neg, neg_message("ContractNegotiationEventMessage")),
-            methods=["POST"],
-        ),
-        Route(
-            f"{b}/negotiations/{{pid}}/agreement/verification",
-            endpoint(neg, neg_message(n.VERIFY)),
-            methods=["POST"],
-        ),
-        Route(
-            f"{b}/negotiations/{{pid}}/termination",
-            endpoint(neg, neg_message(n.TERMINATE)),
-            methods=["POST"],
-        ),
-        Route(
-            f"{b}/negotiations/{{pid}}/offers",
-            endpoint(neg, neg_message(n.OFFER)),
-            methods=["POST"],
-        ),
-        Route(
-            f"{b}/negotiations/{{pid}}/agreement",
-            endpoint(neg, neg_message(n.AGREE)),
-            methods=["POST"],
-        ),
-        Route(f"{b}/transfers/request", endpoint(tp, tp_request), methods=["POST"]),
-        Route(f"{b}/transfers/{{pid}}", endpoint(tp, tp_get, has_body=False), methods=["GET"]),
-        *[
-            Route(
-                f"{b}/transfers/{{pid}}/{path}", endpoint(tp, tp_message(message)), methods=["POST"]
-            )
-            for path, message in transfers.PROVIDER_PATHS.items()
-        ],
-    ]
+    return [Route(f"{BASE_PATH}/{e.path}", endpoint(e), methods=[e.method]) for e in ENDPOINTS]
 
 
 def version_route() -> Route:

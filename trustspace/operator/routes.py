@@ -10,20 +10,19 @@ management key (``/api/operator/...``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api import PUBLIC, BadRequest, json_endpoint, json_object, signed_endpoint, surface
+from trustspace.api.endpoint import PUBLIC, BadRequest, managed, signed
 from trustspace.operator import registry
+from trustspace.operator.federation import Federation
+from trustspace.operator.listings import Listings
+from trustspace.operator.service import Operator
 from trustspace.services.errors import NotFound, Refused
-from trustspace.trust.tokens import AuthError
-
-if TYPE_CHECKING:
-    from trustspace.node import Node
+from trustspace.services.runtime import Runtime
+from trustspace.store import Conflict
 
 
 def _signed(body: Any, key: str) -> str:
@@ -33,11 +32,11 @@ def _signed(body: Any, key: str) -> str:
     return value
 
 
-def operator_routes(node: Node) -> list[BaseRoute]:
-    op, federation, listings = node.operator, node.federation, node.listings
-    assert op is not None and federation is not None and listings is not None
-    public = json_endpoint(PUBLIC)
-    managed = json_endpoint(node.settings.management_key)
+def routes(
+    rt: Runtime, op: Operator, federation: Federation, listings: Listings
+) -> list[BaseRoute]:
+    public = managed(PUBLIC)
+    management = managed(rt.management_key)
 
     def keys(request: Request, body: Any) -> Any:
         return op.jwks()
@@ -60,51 +59,34 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         credential = op.rotate_member_key(request.path_params["id"], _signed(body, "request"))
         return {"credential": credential}
 
-    async def search(request: Request) -> Response:
-        """Members only: the same signed token and credential as on DSP."""
-        try:
-            node.authenticate(request.headers.get("authorization"), surface(request))
-        except AuthError as exc:
-            return JSONResponse({"error": exc.reason}, status_code=401)
-        try:
-            return JSONResponse(
-                await run_in_threadpool(federation.search, dict(request.query_params))
-            )
-        except Refused as exc:
-            return JSONResponse({"error": exc.reason}, status_code=400)
+    as_member = signed(rt.authenticate)
 
-    async def checkpoint(request: Request) -> Response:
+    def search(member: str, request: Request, body: Any) -> Any:
+        """Members only: the same signed token and credential as on DSP."""
+        return federation.search(dict(request.query_params))
+
+    def checkpoint(member: str, request: Request, body: Any) -> Any:
         """A member's evidence head, countersigned; the member authenticates as on DSP."""
-        try:
-            member = node.authenticate(request.headers.get("authorization"), surface(request))
-        except AuthError as exc:
-            return JSONResponse({"error": exc.reason}, status_code=401)
-        body = await json_object(request)
-        if isinstance(body, Response):
-            return body
         try:
             seq, digest = int(body["seq"]), str(body["hash"])
             if not 0 < seq < 1 << 63:
                 raise ValueError(seq)
         except (ValueError, KeyError, TypeError, OverflowError):
-            return JSONResponse({"error": 'expected {"seq": n, "hash": hex}'}, status_code=400)
+            raise BadRequest('expected {"seq": n, "hash": hex}') from None
         try:
-            token = await run_in_threadpool(op.countersign, member, seq, digest)
-        except Refused as exc:
-            return JSONResponse({"error": exc.reason}, status_code=409)
-        return JSONResponse({"checkpoint": token})
-
-    as_member = signed_endpoint(node)
+            return {"checkpoint": op.countersign(member, seq, digest)}
+        except Refused as exc:  # a head that contradicts one countersigned before
+            raise Conflict(exc.reason) from None
 
     def submit_listing(member: str, request: Request, body: Any) -> Any:
         return listings.submit(member, body)
 
     def assess_listing(member: str, request: Request, body: Any) -> Any:
-        return listings.assess(member, node.roles_of(member), request.path_params["id"], body)
+        return listings.assess(member, rt.roles_of(member), request.path_params["id"], body)
 
     def get_listing(member: str, request: Request, body: Any) -> Any:
         listing = listings.get(request.path_params["id"])
-        roles = node.roles_of(member)
+        roles = rt.roles_of(member)
         if member != listing["providerId"] and "assessor" not in roles:
             raise NotFound(f"no listing {request.path_params['id']}")
         return listing
@@ -151,7 +133,7 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         return op.reject(request.path_params["id"], str(body.get("reason") or ""))
 
     def list_members(request: Request, body: Any) -> Any:
-        with node.db.tx() as tx:
+        with op.db.tx() as tx:
             return registry.list_members(tx)
 
     def member_status(request: Request, body: Any) -> Any:
@@ -165,15 +147,15 @@ def operator_routes(node: Node) -> list[BaseRoute]:
     def crawl(request: Request, body: Any) -> Any:
         return federation.crawl()
 
-    regulator = json_endpoint(node.settings.regulator_key or None)
+    regulator = managed(rt.regulator_key or None)
     return [
         Route("/operator/listings", as_member(submit_listing, 201), methods=["POST"]),
         Route("/operator/listings/{id}", as_member(get_listing), methods=["GET"]),
         Route("/operator/listings/{id}/assessment", as_member(assess_listing), methods=["POST"]),
         Route("/operator/trades", as_member(report_trade, 201), methods=["POST"]),
-        Route("/api/operator/listings", managed(listing_list), methods=["GET"]),
-        Route("/api/operator/listings/{id}/{action}", managed(listing_decide), methods=["POST"]),
-        Route("/api/operator/certificates", managed(certificate_list), methods=["GET"]),
+        Route("/api/operator/listings", management(listing_list), methods=["GET"]),
+        Route("/api/operator/listings/{id}/{action}", management(listing_decide), methods=["POST"]),
+        Route("/api/operator/certificates", management(certificate_list), methods=["GET"]),
         # The regulator: read-only, with its own key.
         Route("/api/regulator/listings", regulator(listing_list), methods=["GET"]),
         Route("/api/regulator/certificates", regulator(certificate_list), methods=["GET"]),
@@ -189,18 +171,20 @@ def operator_routes(node: Node) -> list[BaseRoute]:
         Route("/operator/applications", public(apply, 201), methods=["POST"]),
         Route("/operator/applications/{id}", public(application), methods=["GET"]),
         Route("/operator/members/{id}/keys", public(member_keys), methods=["POST"]),
-        Route("/operator/catalog/search", search, methods=["GET"]),
+        Route("/operator/catalog/search", as_member(search), methods=["GET"]),
         Route("/operator/catalog/export", public(export), methods=["GET"]),
-        Route("/operator/checkpoints", checkpoint, methods=["POST"]),
+        Route("/operator/checkpoints", as_member(checkpoint), methods=["POST"]),
         Route("/operator/checkpoints", as_member(own_checkpoints), methods=["GET"]),
         Route(
-            "/api/operator/members/{id}/checkpoints", managed(member_checkpoints), methods=["GET"]
+            "/api/operator/members/{id}/checkpoints",
+            management(member_checkpoints),
+            methods=["GET"],
         ),
-        Route("/api/operator/applications", managed(list_applications), methods=["GET"]),
-        Route("/api/operator/applications/{id}/approve", managed(approve), methods=["POST"]),
-        Route("/api/operator/applications/{id}/reject", managed(reject), methods=["POST"]),
-        Route("/api/operator/members", managed(list_members), methods=["GET"]),
-        Route("/api/operator/members/{id}/{action}", managed(member_status), methods=["POST"]),
-        Route("/api/operator/keys/rotate", managed(rotate), methods=["POST"]),
-        Route("/api/operator/crawl", managed(crawl), methods=["POST"]),
+        Route("/api/operator/applications", management(list_applications), methods=["GET"]),
+        Route("/api/operator/applications/{id}/approve", management(approve), methods=["POST"]),
+        Route("/api/operator/applications/{id}/reject", management(reject), methods=["POST"]),
+        Route("/api/operator/members", management(list_members), methods=["GET"]),
+        Route("/api/operator/members/{id}/{action}", management(member_status), methods=["POST"]),
+        Route("/api/operator/keys/rotate", management(rotate), methods=["POST"]),
+        Route("/api/operator/crawl", management(crawl), methods=["POST"]),
     ]

@@ -45,6 +45,8 @@ from trustspace.core.odrl.model import Request
 from trustspace.core.records import Agreement, Dataset
 from trustspace.dataplane import audit as overlap
 from trustspace.dataplane.compute import EngineError, Result, run
+from trustspace.products.mock import mock_rows
+from trustspace.services import catalog
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
@@ -234,6 +236,18 @@ def list_for(ctx: NodeContext, principal: str, agreement_id: str | None) -> list
     """A consumer's own jobs here (to find jobs it lost track of), newest first."""
     with ctx.db.tx() as tx:
         return [view(r) for r in jobs.of_consumer(tx, PROVIDER, principal, agreement_id)]
+
+
+def mock(ctx: NodeContext, principal: str, dataset_id: str) -> dict[str, Any]:
+    """Synthetic rows of a compute product, for a participant allowed to see the product."""
+    with ctx.db.tx() as tx:
+        d = repo.get_dataset(tx, dataset_id)
+        if d is not None and not catalog.visible_to(ctx, tx, principal, d.id):
+            d = None  # a dataset hidden by its access policy looks like a missing one
+    if d is None or d.compute_rule is None:
+        raise NotFound(f"no compute product {dataset_id}")
+    files = {table_name(f.name): f.name for f in d.files} if d.fileset else None
+    return {**mock_rows(d.profile, d.compute_rule, files=files), "rule": d.compute_rule}
 
 
 def review_queue(ctx: NodeContext) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from trustspace.core import messages as m
 from trustspace.core import negotiation as n
 from trustspace.core.machine import Role
 from trustspace.core.odrl.narrowing import widening
+from trustspace.core.paths import message_path, opening_path
 from trustspace.core.records import Agreement, Negotiation, Offer
 from trustspace.services import catalog
 from trustspace.services import policy as pep
@@ -30,20 +31,7 @@ from trustspace.store import repo
 from trustspace.store.db import Conflict, Tx
 
 KIND = "negotiation"
-
-# Which message a DSP path carries, and which role sends it.
-PROVIDER_PATHS = {
-    "request": n.REQUEST,
-    "events": n.ACCEPT,
-    "agreement/verification": n.VERIFY,
-    "termination": n.TERMINATE,
-}
-CONSUMER_PATHS = {
-    "offers": n.OFFER,
-    "agreement": n.AGREE,
-    "events": n.FINALIZE,
-    "termination": n.TERMINATE,
-}
+LATER = "{providerPid}"  # the provider's pid, filled in by the outbox once known
 
 
 def _iso(ts: float) -> str:
@@ -350,10 +338,10 @@ def _act(
     to_consumer = neg.counterparty_address
     to_provider = neg.counterparty_address
     if action == "offer":
-        message, url = n.OFFER, join(to_consumer, f"negotiations/{cpid}/offers")
+        message, url = n.OFFER, join(to_consumer, message_path(KIND, n.OFFER, str(cpid)))
         body = m.contract_offer(provider_pid=neg.id, consumer_pid=cpid, offer=neg.offer)
     elif action == "agree":
-        message, url = n.AGREE, join(to_consumer, f"negotiations/{cpid}/agreement")
+        message, url = n.AGREE, join(to_consumer, message_path(KIND, n.AGREE, str(cpid)))
         agreement = m.agreement(
             agreement_id=ctx.ids(),
             offer=neg.offer,
@@ -366,26 +354,26 @@ def _act(
             provider_pid=neg.id, consumer_pid=cpid or "", agreement=agreement
         )
     elif action == "finalize":
-        message, url = n.FINALIZE, join(to_consumer, f"negotiations/{cpid}/events")
+        message, url = n.FINALIZE, join(to_consumer, message_path(KIND, n.FINALIZE, str(cpid)))
         body = m.negotiation_event(provider_pid=neg.id, consumer_pid=cpid or "", event="FINALIZED")
     elif action == "accept":
-        message, url = n.ACCEPT, join(to_provider, "negotiations/{providerPid}/events")
+        message, url = n.ACCEPT, join(to_provider, message_path(KIND, n.ACCEPT, LATER))
         body = m.negotiation_event(provider_pid=ppid or "", consumer_pid=neg.id, event="ACCEPTED")
     elif action == "verify":
         message, url = (
             n.VERIFY,
-            join(to_provider, "negotiations/{providerPid}/agreement/verification"),
+            join(to_provider, message_path(KIND, n.VERIFY, LATER)),
         )
         body = m.agreement_verification(provider_pid=ppid or "", consumer_pid=neg.id)
     elif action == "counter":
-        message, url = n.REQUEST, join(to_provider, "negotiations/{providerPid}/request")
+        message, url = n.REQUEST, join(to_provider, message_path(KIND, n.REQUEST, LATER))
         body = m.contract_request(consumer_pid=neg.id, provider_pid=ppid or "", offer=neg.offer)
     elif action == "terminate":
         message = n.TERMINATE
         if neg.role is Role.PROVIDER:
-            url = join(to_consumer, f"negotiations/{cpid}/termination")
+            url = join(to_consumer, message_path(KIND, n.TERMINATE, str(cpid)))
         else:
-            url = join(to_provider, "negotiations/{providerPid}/termination")
+            url = join(to_provider, message_path(KIND, n.TERMINATE, LATER))
         body = m.negotiation_termination(
             provider_pid=ppid or "",
             consumer_pid=cpid or "",
@@ -475,7 +463,7 @@ def request(
             kind=KIND,
             process_id=neg_id,
             peer_id=provider_id,
-            url=join(provider_address, "negotiations/request"),
+            url=join(provider_address, opening_path(KIND, n.REQUEST)),
             body=body,
         )
         return _run_script(ctx, tx, neg, "INITIAL")
@@ -503,3 +491,12 @@ def get(ctx: NodeContext, negotiation_id: str) -> Negotiation:
 def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Negotiation]:
     with ctx.db.tx() as tx:
         return repo.list_negotiations(tx, limit, offset)
+
+
+def receive_initial(
+    ctx: NodeContext, principal: str, message: str, body: m.Json
+) -> tuple[Negotiation, bool]:
+    """The message that opens a negotiation: a consumer's request, or a provider's offer."""
+    if message == n.OFFER:
+        return receive_initial_offer(ctx, principal, body)
+    return receive_initial_request(ctx, principal, body)

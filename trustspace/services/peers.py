@@ -33,7 +33,7 @@ import httpx
 
 from trustspace.core import jsondoc
 
-__all__ = ["MAX_ANSWER", "MAX_TEXT", "RemoteError", "call", "error_text"]
+__all__ = ["MAX_ANSWER", "MAX_TEXT", "Peers", "RemoteError", "call", "error_text"]
 
 MAX_TEXT = 300
 """Characters of a peer's error text kept in a RemoteError."""
@@ -143,3 +143,26 @@ def call(
         what = f"a JSON {type(data).__name__}" if parsed and data is not None else "no JSON"
         raise RemoteError(status, f"{url} answered {what}, not a JSON object")
     return data
+
+
+class Peers:
+    """The seam bound to this node: its HTTP client and its signing function.  Surfaces and
+    use cases receive one of these instead of the client and the key."""
+
+    def __init__(self, http: httpx.Client, authorization: Callable[[str], str]) -> None:
+        self.http = http
+        self.authorization = authorization
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        peer_id: str | None = None,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        expect_object: bool = True,
+    ) -> Any:
+        """:func:`call` through this node's client, signed for ``peer_id`` when given."""
+        return call(self.http, method, url, peer_id=peer_id, authorization=self.authorization,
+                    body=body, params=params, expect_object=expect_object)  # fmt: skip

@@ -22,6 +22,7 @@ from trustspace.core.machine import Role
 from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.parse import term
 from trustspace.core.odrl.vocab import PURPOSE_PARENT, TRUSTSPACE
+from trustspace.core.paths import message_path, opening_path
 from trustspace.core.records import Agreement, Dataset, Transfer
 from trustspace.services import crossborder
 from trustspace.services import policy as pep
@@ -35,19 +36,6 @@ KIND = "transfer"
 
 PULL_FORMAT = "HttpData-PULL"
 
-PROVIDER_PATHS = {
-    "start": t.START,
-    "completion": t.COMPLETE,
-    "termination": t.TERMINATE,
-    "suspension": t.SUSPEND,
-}
-CONSUMER_PATHS = PROVIDER_PATHS
-_PATH_OF = {
-    t.START: "start",
-    t.COMPLETE: "completion",
-    t.TERMINATE: "termination",
-    t.SUSPEND: "suspension",
-}
 _ACTION = {
     "start": t.START,
     "complete": t.COMPLETE,
@@ -306,9 +294,9 @@ def _act(
     now = ctx.clock()
     ppid, cpid = tp.provider_pid, tp.consumer_pid
     if tp.role is Role.PROVIDER:
-        url = join(tp.counterparty_address, f"transfers/{cpid}/{_PATH_OF[message]}")
+        url = join(tp.counterparty_address, message_path(KIND, message, str(cpid)))
     else:
-        url = join(tp.counterparty_address, "transfers/{providerPid}/" + _PATH_OF[message])
+        url = join(tp.counterparty_address, message_path(KIND, message, "{providerPid}"))
     if message == t.START:
         address = None
         if tp.role is Role.PROVIDER and tp.format == PULL_FORMAT:
@@ -405,7 +393,7 @@ def request(
             kind=KIND,
             process_id=tp_id,
             peer_id=agreement.provider_id,
-            url=join(address, "transfers/request"),
+            url=join(address, opening_path(KIND, t.REQUEST)),
             body=body,
         )
         return _run_script(ctx, tx, tp, "INITIAL")
@@ -494,3 +482,10 @@ def sweep(ctx: NodeContext) -> list[str]:
                 continue
             ended.append(tp.id)
     return ended
+
+
+def receive_initial(
+    ctx: NodeContext, principal: str, message: str, body: m.Json
+) -> tuple[Transfer, bool]:
+    """The message that opens a transfer: the consumer's request."""
+    return receive_request(ctx, principal, body)

@@ -11,43 +11,36 @@ participant.  The facts themselves live in :mod:`trustspace.tck.data`.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api import json_object
+from trustspace.api.endpoint import PUBLIC, BadRequest, managed
 from trustspace.core import negotiation as n
-from trustspace.core.machine import Role, TransitionError
+from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, DataFile, Dataset, Negotiation, Offer
 from trustspace.services import negotiations, transfers
-from trustspace.services.errors import NotFound, Refused
+from trustspace.services.context import NodeContext
 from trustspace.services.transfers import PULL_FORMAT
 from trustspace.store import repo
 from trustspace.tck import data as tckdata
-
-if TYPE_CHECKING:
-    from trustspace.node import Node
 
 TCK_PARTICIPANT = tckdata.TCK_PARTICIPANT
 USE = {"permission": [{"action": "use"}]}
 
 
-def install(node: Node) -> list[BaseRoute]:
-    ctx = node.ctx
+def install(ctx: NodeContext) -> list[BaseRoute]:
     behaviour = ctx.behaviour
     behaviour.negotiation_overrides[Role.PROVIDER] = dict(tckdata.NEGOTIATION_PROVIDER_SCRIPTS)
     behaviour.negotiation_overrides[Role.CONSUMER] = dict(tckdata.NEGOTIATION_CONSUMER_SCRIPTS)
     behaviour.transfer_overrides[Role.PROVIDER] = dict(tckdata.TRANSFER_PROVIDER_SCRIPTS)
     behaviour.transfer_overrides[Role.CONSUMER] = dict(tckdata.TRANSFER_CONSUMER_SCRIPTS)
-    seed(node)
-    return routes(node)
+    seed(ctx)
+    return routes(ctx)
 
 
-def seed(node: Node) -> None:
-    ctx = node.ctx
+def seed(ctx: NodeContext) -> None:
     now = ctx.clock()
     sample = ctx.blob_dir / "tck-sample.txt"
     sample.parent.mkdir(parents=True, exist_ok=True)
@@ -87,17 +80,16 @@ def seed(node: Node) -> None:
                     tx, Offer(id=offer_id, dataset_id=dataset_id, policy=USE, created_at=now)
                 )
         for agreement_id, dataset_id in tckdata.PROVIDER_AGREEMENTS.items():
-            _seed_agreement(node, tx, agreement_id, dataset_id, Role.PROVIDER, now)
+            _seed_agreement(ctx, tx, agreement_id, dataset_id, Role.PROVIDER, now)
         for agreement_id, dataset_id in tckdata.CONSUMER_AGREEMENTS.items():
-            _seed_agreement(node, tx, agreement_id, dataset_id, Role.CONSUMER, now)
+            _seed_agreement(ctx, tx, agreement_id, dataset_id, Role.CONSUMER, now)
 
 
 def _seed_agreement(
-    node: Node, tx: Any, agreement_id: str, dataset_id: str, role: Role, now: float
+    ctx: NodeContext, tx: Any, agreement_id: str, dataset_id: str, role: Role, now: float
 ) -> None:
     if repo.get_agreement(tx, agreement_id) is not None:
         return
-    ctx = node.ctx
     neg_id = f"urn:tck:negotiation:{agreement_id}"
     provider, consumer = (
         (ctx.participant_id, TCK_PARTICIPANT)
@@ -134,52 +126,31 @@ def _seed_agreement(
     )
 
 
-def routes(node: Node) -> list[BaseRoute]:
-    ctx = node.ctx
+def routes(ctx: NodeContext) -> list[BaseRoute]:
+    """The TCK's trigger endpoints (open, like the TCK expects): start a negotiation or a
+    transfer with the TCK's connector."""
+    endpoint = managed(PUBLIC)
 
-    def need(body: dict[str, Any], *keys: str) -> str | None:
+    def need(body: dict[str, Any], *keys: str) -> None:
         missing = [k for k in keys if not isinstance(body.get(k), str) or not body[k]]
-        return f"missing {', '.join(missing)}" if missing else None
+        if missing:
+            raise BadRequest(f"missing {', '.join(missing)}")
 
-    async def negotiation_request(request: Request) -> Response:
-        body = await json_object(request)
-        if isinstance(body, Response):
-            return body
-        if problem := need(body, "providerId", "offerId", "datasetId", "connectorAddress"):
-            return JSONResponse({"error": problem}, status_code=400)
+    def negotiation_request(request: Request, body: Any) -> Any:
+        need(body, "providerId", "offerId", "datasetId", "connectorAddress")
         offer = {"@id": body["offerId"], "@type": "Offer", **USE}
-        try:
-            neg = await run_in_threadpool(
-                negotiations.request,
-                ctx,
-                provider_id=body["providerId"],
-                provider_address=body["connectorAddress"],
-                dataset_id=body["datasetId"],
-                offer=offer,
-            )
-        except (Refused, NotFound, TransitionError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(negotiations.view(neg), status_code=201)
+        neg = negotiations.request(ctx, provider_id=body["providerId"],
+                                   provider_address=body["connectorAddress"],
+                                   dataset_id=body["datasetId"], offer=offer)  # fmt: skip
+        return negotiations.view(neg)
 
-    async def transfer_request(request: Request) -> Response:
-        body = await json_object(request)
-        if isinstance(body, Response):
-            return body
-        if problem := need(body, "agreementId", "format", "connectorAddress"):
-            return JSONResponse({"error": problem}, status_code=400)
-        try:
-            tp = await run_in_threadpool(
-                transfers.request,
-                ctx,
-                agreement_id=body["agreementId"],
-                format=body["format"],
-                provider_address=body["connectorAddress"],
-            )
-        except (Refused, NotFound, TransitionError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(transfers.view(tp), status_code=201)
+    def transfer_request(request: Request, body: Any) -> Any:
+        need(body, "agreementId", "format", "connectorAddress")
+        tp = transfers.request(ctx, agreement_id=body["agreementId"], format=body["format"],
+                               provider_address=body["connectorAddress"])  # fmt: skip
+        return transfers.view(tp)
 
     return [
-        Route("/tck/negotiations/requests", negotiation_request, methods=["POST"]),
-        Route("/tck/transfers/requests", transfer_request, methods=["POST"]),
+        Route("/tck/negotiations/requests", endpoint(negotiation_request, 201), methods=["POST"]),
+        Route("/tck/transfers/requests", endpoint(transfer_request, 201), methods=["POST"]),
     ]

@@ -77,9 +77,11 @@ Scripts (what the CUT does on its own)
 
 from __future__ import annotations
 
+from trustspace import settings
+
 TCK_PARTICIPANT: str = "TCK_PARTICIPANT"
-CUT_PARTICIPANT_DEFAULT: str = "CONNECTOR_UNDER_TEST"
-DEFAULT_AUTHORIZATION: str = '{"region": "any", "audience": "any", "clientId":"any"}'
+CUT_PARTICIPANT_DEFAULT: str = settings.TCK_PARTICIPANT_DEFAULT
+DEFAULT_AUTHORIZATION: str = settings.TCK_AUTHORIZATION_DEFAULT
 ACCEPTED_AUTHORIZATIONS: tuple[str, ...] = (DEFAULT_AUTHORIZATION, f'"{DEFAULT_AUTHORIZATION}"')
 
 # The dataset id the catalog scenario CAT:01-03 asks for; the CUT must NOT have it.

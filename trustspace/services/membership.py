@@ -32,8 +32,8 @@ import httpx
 import jwt
 
 from trustspace.services import peers
+from trustspace.services.operators import OperatorClient
 from trustspace.trust.keys import NodeKey
-from trustspace.trust.operators import OperatorClient
 
 log = logging.getLogger(__name__)
 
