@@ -26,7 +26,7 @@ from trustspace.core import jsondoc
 from trustspace.core import messages as m
 from trustspace.core.machine import TransitionError
 from trustspace.core.odrl.vocab import describe as describe_vocabulary
-from trustspace.services import catalog, listing, negotiations, peers, transfers
+from trustspace.services import catalog, directory, listing, negotiations, peers, transfers
 from trustspace.services import policy as pep
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.peers import RemoteError
@@ -195,16 +195,10 @@ def api_routes(node: Node) -> list[BaseRoute]:
         address = _str(body, "address")
         assert address is not None
         peer_id = _str(body, "providerId", required=False)
-        if peer_id is None and node.operator_client is not None:
-            member = node.operator_client.by_address(address)
-            peer_id = None if member is None else member["participantId"]
         if peer_id is None:
-            entry = node.trust.by_address(address)
-            if entry is None:
-                raise BadRequest(
-                    f"no participant in the trust list has address {address}; pass providerId"
-                )
-            peer_id = entry.id
+            peer_id = directory.provider_id(
+                address, operators=node.operator_client, trust=node.trust_list
+            )
         return peer_id, address
 
     def health(request: Request, body: Any) -> Any:

@@ -62,7 +62,7 @@ from trustspace.trust.keys import NodeKey
 from trustspace.trust.membership import Membership
 from trustspace.trust.operators import OperatorClient, parse_operators
 from trustspace.trust.tokens import AuthError, Principal, TokenVerifier, bearer, issue_token
-from trustspace.trust.trustlist import TrustList
+from trustspace.trust.trustlist import TrustList, TrustListFile
 
 log = logging.getLogger("trustspace.node")
 
@@ -101,9 +101,8 @@ class Node:
         self.key = NodeKey.load_or_create(data / "node.key")
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.db.migrate()
-        self.trust = (
-            TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
-        )
+        self.trust_list = TrustListFile(Path(settings.trust_list)) if settings.trust_list else None
+        self.trust: TrustList | TrustListFile = self.trust_list or TrustList([])
         base = settings.base_url
         self.ctx = NodeContext(
             db=self.db,
@@ -134,6 +133,10 @@ class Node:
             set_key=self._set_key,
             operators=self.operator_client,
             http=self.http,
+            applied=lambda: self.membership_poller.wake(),
+        )
+        self.membership_poller = Periodic(
+            "membership-poll", settings.membership_poll, self.membership.poll_pending
         )
         self.federation: Federation | None = None
         self.listings: Listings | None = None
@@ -162,7 +165,7 @@ class Node:
         self.refusal_summaries = Periodic(
             "refusal-summaries", settings.refusal_window, self.summarize_refusals
         )
-        self.dsp_client = DspClient(self.http, self.authorization)
+        self.dsp_client = DspClient(self.http, self.authorization, self.membership.explain)
         self.worker = OutboxWorker(
             self.ctx,
             self.http,
@@ -211,12 +214,12 @@ class Node:
             self._local = LocalAnchors(self.operator)
             return MembershipVerifier(
                 settings.participant_id, self._local, [settings.participant_id], tokens,
-                static=self.trust if len(self.trust) else None,
+                static=self.trust_list,
             )  # fmt: skip
         if self.operator_client is not None:
             return MembershipVerifier(
                 settings.participant_id, self.operator_client, self.operator_client.trusted,
-                tokens, static=self.trust if len(self.trust) else None,
+                tokens, static=self.trust_list,
             )  # fmt: skip
         return tokens
 
@@ -470,6 +473,8 @@ class Node:
             self.operator_client.on_refresh.append(self.membership.poll)
             self.operator_client.on_refresh.append(self._report_trades)
             self.operator_client.start()
+            self.membership_poller.start()
+            self.membership_poller.wake()  # an application approved while the node was down
         if self.federation is not None:
             self.crawler.start()
         self.checkpointer.start()
@@ -483,6 +488,7 @@ class Node:
         self.refusal_summaries.stop()
         self.checkpointer.stop()
         self.crawler.stop()
+        self.membership_poller.stop()
         if self.operator_client is not None:
             self.operator_client.stop()
         self.monitor.stop()

@@ -21,14 +21,29 @@ __all__ = ["DspClient", "RemoteError"]
 
 
 class DspClient:
-    def __init__(self, client: httpx.Client, authorization: Callable[[str], str]) -> None:
+    """``explain`` may reword a failure before it is raised (the node uses it to say that it
+    holds no membership credential yet when a peer refuses it for that)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        authorization: Callable[[str], str],
+        explain: Callable[[RemoteError], RemoteError] | None = None,
+    ) -> None:
         self.client = client
         self.authorization = authorization
+        self.explain = explain
 
     def _call(self, method: str, url: str, peer_id: str, body: Any = None) -> dict[str, Any]:
-        answer: dict[str, Any] = peers.call(
-            self.client, method, url, peer_id=peer_id, authorization=self.authorization, body=body
-        )
+        try:
+            answer: dict[str, Any] = peers.call(
+                self.client, method, url, peer_id=peer_id, authorization=self.authorization,
+                body=body,
+            )  # fmt: skip
+        except RemoteError as exc:
+            if self.explain is None:
+                raise
+            raise self.explain(exc) from exc
         return answer
 
     def catalog(self, address: str, peer_id: str) -> dict[str, Any]:
