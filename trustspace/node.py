@@ -102,7 +102,9 @@ class Node:
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.db.migrate()
         self.trust_list = TrustListFile(Path(settings.trust_list)) if settings.trust_list else None
-        self.trust: TrustList | TrustListFile = self.trust_list or TrustList([])
+        self.trust: TrustList | TrustListFile = (
+            TrustList([]) if self.trust_list is None else self.trust_list  # an empty one is falsy
+        )
         base = settings.base_url
         self.ctx = NodeContext(
             db=self.db,
