@@ -60,7 +60,7 @@ from trustspace.store.db import Database
 from trustspace.trust.credentials import MembershipVerifier
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.tokens import TokenVerifier, bearer, issue_token
-from trustspace.trust.trustlist import TrustList
+from trustspace.trust.trustlist import TrustList, TrustListFile
 
 log = logging.getLogger("trustspace.node")
 
@@ -83,8 +83,9 @@ class Node:
         self.key = NodeKey.load_or_create(data / "node.key")
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.db.migrate()
-        self.trust = (
-            TrustList.load(Path(settings.trust_list)) if settings.trust_list else TrustList([])
+        self.trust_list = TrustListFile(Path(settings.trust_list)) if settings.trust_list else None
+        self.trust: TrustList | TrustListFile = (
+            TrustList([]) if self.trust_list is None else self.trust_list  # an empty one is falsy
         )
         wait = settings.peer_timeout
         self.http = httpx.Client(
@@ -131,6 +132,10 @@ class Node:
             set_key=self._set_key,
             operators=self.operator_client,
             http=self.http,
+            applied=lambda: self.membership_poller.wake(),
+        )
+        self.membership_poller = Periodic(
+            "membership-poll", settings.membership_poll, self.membership.poll_pending
         )
         self.federation: Federation | None = None
         self.listings: Listings | None = None
@@ -174,7 +179,8 @@ class Node:
             peers=self.peers,
             membership=self.membership,
             operators=self.operator_client,
-            trust=self.trust,
+            trust=self.trust_list,
+            explain=self.membership.explain,
             management_key=settings.management_key,
             regulator_key=settings.regulator_key,
             authenticate=self.gate.authenticate,
@@ -233,12 +239,12 @@ class Node:
             self._local = LocalAnchors(self.operator)
             return MembershipVerifier(
                 settings.participant_id, self._local, [settings.participant_id], tokens,
-                static=self.trust if len(self.trust) else None,
+                static=self.trust_list,
             )  # fmt: skip
         if self.operator_client is not None:
             return MembershipVerifier(
                 settings.participant_id, self.operator_client, self.operator_client.trusted,
-                tokens, static=self.trust if len(self.trust) else None,
+                tokens, static=self.trust_list,
             )  # fmt: skip
         return tokens
 
@@ -334,6 +340,8 @@ class Node:
             self.operator_client.on_refresh.append(self.membership.poll)
             self.operator_client.on_refresh.append(self._report_trades)
             self.operator_client.start()
+            self.membership_poller.start()
+            self.membership_poller.wake()  # an application approved while the node was down
         if self.federation is not None:
             self.crawler.start()
         self.checkpointer.start()
@@ -347,6 +355,7 @@ class Node:
         self.refusal_summaries.stop()
         self.checkpointer.stop()
         self.crawler.stop()
+        self.membership_poller.stop()
         if self.operator_client is not None:
             self.operator_client.stop()
         self.monitor.stop()

@@ -108,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "membership_poll",
+        5.0,
+        "Seconds between asks to an operator whether it has decided this node's pending"
+        " membership application; the credential is held as soon as it is approved. 0: only at"
+        " each operator refresh.",
+        float,
+    ),
+    Setting(
         "compute_max_query_bytes",
         16384,
         "Compute-to-data: the longest query text accepted, in bytes; longer ones are refused"

@@ -16,7 +16,7 @@ from trustspace.services.context import Identity
 from trustspace.services.operators import OperatorClient
 from trustspace.trust.credentials import MemberClaims
 from trustspace.trust.tokens import Principal
-from trustspace.trust.trustlist import TrustList
+from trustspace.trust.trustlist import TrustList, TrustListFile
 
 LocalMember = Callable[[str], tuple[Mapping[str, Any], str] | None]
 """The operator's register, on the operator's node: an active member's entry and the space."""
@@ -33,7 +33,7 @@ def as_identity(region: str, sector: str, roles: Iterable[str], space: str) -> I
 class Identities:
     def __init__(
         self,
-        trust: TrustList,
+        trust: TrustList | TrustListFile,
         operators: OperatorClient | None,
         local_member: LocalMember | None = None,
         local_standing: Standing | None = None,

@@ -13,6 +13,11 @@ comes from an operator it trusts.  Key rotation:
 Credentials issued for the old key stay valid until they expire, so tokens already in flight
 still verify.
 
+A node picks up its credential by itself: while an application is pending the node polls the
+operator (:meth:`Membership.poll`, run by the node every ``membership_poll`` seconds, at start
+and right after applying) and holds the credential once it is approved.  A peer's 401 to a
+node that holds no credential is reworded by :meth:`Membership.explain` into what to do.
+
 Calls to operators go through :mod:`trustspace.services.peers` (unsigned: an applicant has no
 credential yet).  An operator's refusal (4xx) is a :class:`MembershipError` with its reason; an
 operator that cannot be reached, fails or times out raises its ``RemoteError`` (502 or 504).
@@ -53,6 +58,7 @@ class Membership:
         operators: OperatorClient | None,
         http: httpx.Client,
         clock: Callable[[], float] = time.time,
+        applied: Callable[[], None] | None = None,
     ) -> None:
         self.dir = data_dir / "credentials"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,7 @@ class Membership:
         self.operators = operators
         self.http = http
         self.clock = clock
+        self.applied = applied  # told after an application is sent (the node polls soon)
         self._lock = threading.Lock()
         self._extra: dict[str, str] = {}  # credentials held in memory only (the operator's own)
 
@@ -141,6 +148,8 @@ class Membership:
             pending[operator_id] = {"id": _text(answer, "id", url),
                                     "status": _text(answer, "status", url)}  # fmt: skip
             self._save_pending(pending)
+        if self.applied is not None:
+            self.applied()
         return answer
 
     def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +160,45 @@ class Membership:
                 raise MembershipError(exc.reason) from exc
             raise
         return answer
+
+    def waiting(self) -> list[str]:
+        """The operators whose decision on this node's application is still outstanding."""
+        return sorted(op for op, app in self._pending().items() if app.get("status") == "pending")
+
+    def poll_pending(self) -> None:
+        """:meth:`poll` when an application is pending; nothing (no call) otherwise."""
+        if self.waiting():
+            self.poll()
+
+    def explain(self, exc: peers.RemoteError) -> peers.RemoteError:
+        """A peer's 401 to a node that trusts operators but holds no credential yet, with what
+        to do about it in front of the peer's own reason; any other error unchanged."""
+        if exc.status != 401 or self.operators is None or self.credentials():
+            return exc
+        waiting = self.waiting()
+        rejected = {
+            op: app for op, app in self._pending().items() if app.get("status") == "rejected"
+        }
+        if waiting:
+            hint = (
+                f"this node holds no membership credential yet: its application to"
+                f" {', '.join(waiting)} awaits the operator's approval (`trustspace member status`)"
+            )
+        elif rejected:
+            op, app = sorted(rejected.items())[0]
+            hint = (
+                f"this node holds no membership credential: {op} rejected its application"
+                f" ({app.get('reason') or 'no reason given'}); apply again with"
+                " `trustspace member apply`"
+            )
+        else:
+            hint = (
+                "this node holds no membership credential yet: apply with `trustspace member"
+                " apply`, or wait for the operator's approval (`trustspace member status`)"
+            )
+        return peers.RemoteError(
+            exc.status, f"{hint}; {exc.reason}", detail=exc.detail, timeout=exc.timeout
+        )
 
     def poll(self) -> None:
         """Pick up the credential of every application the operator has decided."""

@@ -6,6 +6,12 @@ For each operator (``id=url`` in the ``operators`` setting) the client holds:
 - its signed status list, refreshed every ``refresh`` seconds and verified with those keys;
 - its member directory, used to find a participant's DSP address.
 
+A lookup in the directories that misses fetches them again before it answers (a member approved
+since the last refresh is found at once), at most once per ``MISS_REFRESH`` seconds for all
+lookups together, so unknown addresses or ids cannot make the node hammer its operators.  A
+status list that is missing, stale or expired is fetched again when asked for, at most once a
+second per operator.
+
 A status list older than ``max_age`` counts as none, so the verifier refuses instead of trusting
 stale revocation data.  Keys come from the operator's URL: trust in the operator is trust in that
 address (use HTTPS).  The fetches are unsigned calls through :mod:`trustspace.services.peers`; a
@@ -31,6 +37,9 @@ from trustspace.trust.tokens import AuthError
 
 log = logging.getLogger(__name__)
 
+MISS_REFRESH = 2.0
+"""Seconds between directory fetches caused by lookups that missed."""
+
 
 def parse_operators(text: str) -> list[tuple[str, str]]:
     """``"space-a=http://op-a,space-b=http://op-b"`` -> [(id, url), ...]."""
@@ -53,6 +62,7 @@ class _Operator:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys_fetched_at: float = 0.0
     keys_demanded_at: float = 0.0  # the last fetch for a key id not seen yet
+    status_demanded_at: float = 0.0  # the last fetch because the status list was not current
 
 
 class OperatorClient:
@@ -64,8 +74,12 @@ class OperatorClient:
         refresh: float = 60.0,
         max_age: float | None = None,
         clock: Callable[[], float] = time.time,
+        miss_refresh: float = MISS_REFRESH,
     ) -> None:
         self.http = http
+        self.miss_refresh = miss_refresh
+        self._miss_lock = threading.Lock()
+        self._missed_at: float | None = None
         self.ops = {op_id: _Operator(op_id, url) for op_id, url in operators}
         self.refresh_interval = refresh
         self.max_age = max_age if max_age is not None else max(10 * refresh, 60.0)
@@ -102,7 +116,8 @@ class OperatorClient:
         op = self.ops.get(operator_id)
         if op is None:
             return None
-        if op.status is None or self.clock() - op.status_at > self.max_age:
+        if not self._current(op) and self.clock() - op.status_demanded_at > 1.0:
+            op.status_demanded_at = self.clock()
             self._fetch_status(op)
         with self._lock:
             status, at = op.status, op.status_at
@@ -110,24 +125,53 @@ class OperatorClient:
             return None
         return status if status.expires_at >= self.clock() else None
 
+    def _current(self, op: _Operator) -> bool:
+        with self._lock:
+            status, at = op.status, op.status_at
+        now = self.clock()
+        return status is not None and now - at <= self.max_age and status.expires_at >= now
+
     # --- what the node asks -------------------------------------------------------------------
 
+    def directories(self) -> str:
+        """Where participants are looked up, for messages: "space-a's directory"."""
+        return " or ".join(f"{op_id}'s directory" for op_id in self.ops) or "no directory"
+
     def member(self, participant_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            for op in self.ops.values():
-                entry = op.members.get(participant_id)
-                if entry is not None:
-                    return {**entry, "space": op.id}
-        return None
+        """A member's directory entry (with ``space``), fetching the directories again once on
+        a miss."""
+        return self._lookup(lambda entry: entry.get("participantId") == participant_id)
 
     def by_address(self, dsp_url: str) -> dict[str, Any] | None:
+        """The member whose DSP URL this is, fetching the directories again once on a miss."""
         wanted = dsp_url.rstrip("/")
+        return self._lookup(lambda entry: str(entry.get("dspUrl", "")).rstrip("/") == wanted)
+
+    def _lookup(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        found = self._find(match)
+        if found is None:
+            self._refresh_after_miss()
+            found = self._find(match)  # a concurrent miss may have fetched while this one waited
+        return found
+
+    def _find(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
         with self._lock:
             for op in self.ops.values():
                 for entry in op.members.values():
-                    if str(entry.get("dspUrl", "")).rstrip("/") == wanted:
+                    if match(entry):
                         return {**entry, "space": op.id}
         return None
+
+    def _refresh_after_miss(self) -> None:
+        """Fetch the directories again unless a miss did less than ``miss_refresh`` seconds
+        ago."""
+        with self._miss_lock:  # concurrent misses wait for one fetch instead of each starting one
+            now = self.clock()
+            if self._missed_at is not None and now - self._missed_at < self.miss_refresh:
+                return
+            self._missed_at = now
+            for op in self.ops.values():
+                self._fetch_members(op)
 
     def standing(self, participant_id: str) -> str | None:
         """Why a participant may not be dealt with (suspended or revoked anywhere), or None."""

@@ -15,8 +15,8 @@ from typing import Any
 from trustspace.services.context import NodeContext
 from trustspace.services.membership import Membership
 from trustspace.services.operators import OperatorClient
-from trustspace.services.peers import Peers
-from trustspace.trust.trustlist import TrustList
+from trustspace.services.peers import Peers, RemoteError
+from trustspace.trust.trustlist import TrustList, TrustListFile
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Runtime:
     """This node's memberships: applications, held credentials, key rotation."""
     operators: OperatorClient | None
     """The operators this node trusts (keys, status lists, directories), if any."""
-    trust: TrustList
-    """The static trust list (may be empty)."""
+    trust: TrustList | TrustListFile | None
+    """The static trust list, reloaded when its file changes (None: the node has none)."""
     management_key: str
     regulator_key: str
     authenticate: Callable[[str | None, str], str]
@@ -39,3 +39,5 @@ class Runtime:
     """Have the evidence log's head countersigned now."""
     roles_of: Callable[[str], tuple[str, ...]]
     """The roles in a participant's last verified membership credential."""
+    explain: Callable[[RemoteError], RemoteError] = lambda exc: exc
+    """Reword a peer's refusal with what this node knows (no credential held yet …)."""

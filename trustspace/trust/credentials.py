@@ -260,6 +260,14 @@ class _Bound:
         return self.key if participant_id == self.participant_id else None
 
 
+NO_CREDENTIAL = (
+    "the token carries no membership credential: the caller has not been approved by an operator"
+    " this node trusts yet, or has not picked up its credential; run `trustspace member status`"
+    " on the calling node"
+)
+"""The refusal of a token without credentials, worded for whoever reads it on the calling side."""
+
+
 class MembershipVerifier:
     """Verifies DSP request tokens that carry membership credentials.
 
@@ -294,9 +302,13 @@ class MembershipVerifier:
         issuer = unverified.get("iss")
         credentials = unverified.get("credentials")
         if not credentials:
-            if self.static is not None and isinstance(issuer, str):
+            if (
+                self.static is not None
+                and isinstance(issuer, str)
+                and self.static.public_key(issuer) is not None
+            ):
                 return self.tokens.verify(authorization_header, now=now, keys=self.static)
-            raise AuthError("the token carries no membership credential")
+            raise AuthError(NO_CREDENTIAL)
         if not isinstance(credentials, list) or not all(isinstance(c, str) for c in credentials):
             raise AuthError("the credentials claim must be a list of credentials")
         failures: list[str] = []

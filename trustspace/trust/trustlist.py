@@ -1,12 +1,20 @@
 """The static trust list: which participants a node accepts, their keys and addresses.
 
-Immutable once loaded; ``add`` returns a new list.  Load errors name the entry.
+A :class:`TrustList` is immutable once loaded; ``add`` returns a new list.  Load errors name
+the entry.  A node reads its list through :class:`TrustListFile`, which loads the file again
+when it changes (its modification time, size or inode), looking at most once a second, so an
+edited list takes effect without a restart.  A changed file that cannot be read fails closed:
+until it is fixed the node accepts no one through the list, and says why in its log.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trustspace.core.odrl.vocab import is_region
 from trustspace.trust.keys import public_key_from_b64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,3 +126,61 @@ class TrustList:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+class TrustListFile:
+    """The trust list in a file, loaded again when the file changes.
+
+    The first load raises like :meth:`TrustList.load` (a node does not start on a bad list);
+    a later bad version empties the list until the file is fixed."""
+
+    def __init__(
+        self, path: Path, *, every: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.path, self.every, self.clock = path, every, clock
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._list = TrustList.load(path)
+        self._checked = clock()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> TrustList:
+        """The list as the file now says, looked at no more than once per ``every`` seconds."""
+        with self._lock:
+            now = self.clock()
+            if now - self._checked < self.every:
+                return self._list
+            self._checked = now
+            stamp = self._stat()
+            if stamp == self._stamp:
+                return self._list
+            self._stamp = stamp
+            try:
+                self._list = TrustList.load(self.path)
+            except ValueError as exc:
+                log.error("trust list changed but cannot be used, accepting no one by it: %s", exc)
+                self._list = TrustList([])
+            else:
+                log.info("trust list %s reloaded: %d participants", self.path, len(self._list))
+            return self._list
+
+    def public_key(self, participant_id: str) -> Ed25519PublicKey | None:
+        return self.current().public_key(participant_id)
+
+    def get(self, participant_id: str) -> Participant | None:
+        return self.current().get(participant_id)
+
+    def by_address(self, url: str) -> Participant | None:
+        return self.current().by_address(url)
+
+    def __iter__(self) -> Iterator[Participant]:
+        return iter(self.current())
+
+    def __len__(self) -> int:
+        return len(self.current())
