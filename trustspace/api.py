@@ -408,9 +408,12 @@ def api_routes(node: Node) -> list[BaseRoute]:
         assert method is not None and path is not None
         if method not in ("GET", "POST") or not path.startswith("/operator/"):
             raise BadRequest("only GET or POST to /operator/... paths")
-        return peers.call(node.http, method, url + path, peer_id=operator_id,
-                          authorization=node.authorization, expect_object=False,
-                          body=body.get("body") if method == "POST" else None)  # fmt: skip
+        try:
+            return peers.call(node.http, method, url + path, peer_id=operator_id,
+                              authorization=node.authorization, expect_object=False,
+                              body=body.get("body") if method == "POST" else None)  # fmt: skip
+        except RemoteError as exc:  # the operator's refusal, in its words
+            raise peers.as_refusal(exc, "operator") from None
 
     def vocabulary(request: Request, body: Any) -> Any:
         return describe_vocabulary()
