@@ -48,8 +48,10 @@ def test_the_build_backend_warns_about_nothing(tmp_path: Path) -> None:
 
 def test_a_licence_table_would_fail_it(tmp_path: Path) -> None:
     """The check can fail: the old licence table is a deprecation warning, so an error here."""
-    old = (ROOT / "pyproject.toml").read_text().replace(
-        'license = "Apache-2.0"', 'license = { text = "Apache-2.0" }'
+    old = (
+        (ROOT / "pyproject.toml")
+        .read_text()
+        .replace('license = "Apache-2.0"', 'license = { text = "Apache-2.0" }')
     )
     assert 'license = { text = "Apache-2.0" }' in old
     project = _project(tmp_path, old)

@@ -30,7 +30,7 @@ from trustspace.core.fileset import table_name
 from trustspace.core.records import Agreement
 from trustspace.dsp.client import RemoteError
 from trustspace.dsp.routes import BASE_PATH
-from trustspace.services import catalog, compute
+from trustspace.services import catalog, compute, peers
 from trustspace.services.errors import NotFound
 from trustspace.store import compute as jobs
 from trustspace.store import repo
@@ -216,10 +216,11 @@ def compute_routes(node: Node) -> list[BaseRoute]:
                 with ctx.db.tx() as tx:
                     jobs.update(tx, jid, CONSUMER, {"reason": note, "updated_at": ctx.clock()})
                 raise RemoteError(exc.status, note) from None
+            refusal = peers.as_refusal(exc, "provider")
             with ctx.db.tx() as tx:  # the provider answered: it refused, nothing was created
-                jobs.update(tx, jid, CONSUMER, {"state": "REFUSED", "reason": exc.reason,
+                jobs.update(tx, jid, CONSUMER, {"state": "REFUSED", "reason": str(refusal),
                                                 "updated_at": ctx.clock()})  # fmt: skip
-            raise
+            raise refusal from None
         mirror(answer, agreement, url)
         return answer
 
@@ -235,7 +236,7 @@ def compute_routes(node: Node) -> list[BaseRoute]:
             if exc.status == 404 and row["state"] == "SUBMITTING":
                 return {**compute.view(row), "reason": "the provider never received this job:"
                         f" submit it again with key {row['submission_key']}"}  # fmt: skip
-            raise
+            raise peers.as_refusal(exc, "provider") from None
         with ctx.db.tx() as tx:
             agreement = repo.get_agreement(tx, row["agreement_id"])
         if agreement is not None:
@@ -287,8 +288,6 @@ def compute_routes(node: Node) -> list[BaseRoute]:
 
 
 def _call(node: Node, method: str, url: str, peer: str, body: Any) -> Any:
-    from trustspace.services import peers  # the one outbound seam: RemoteError, 502 or 504
-
     listing = method == "GET" and url.split("?")[0].endswith("/compute/jobs")
     answer = peers.call(node.http, method, url, peer_id=peer, authorization=node.authorization,
                         body=body, expect_object=not listing)  # fmt: skip
