@@ -49,6 +49,18 @@ def test_accepted(query: str) -> None:
         ("SELECT ward FROM t GROUP BY ward", "returns rows, not aggregates"),
         ("SELECT DISTINCT ward FROM t", "SELECT DISTINCT"),
         ("SELECT amount FROM t", "'amount' may only be used inside an aggregate"),
+        # A bare column without GROUP BY asks for rows: say so, whatever the column's roles.
+        (
+            "SELECT city FROM t",
+            "SELECT: 'city' without GROUP BY is a row-level query: select"
+            " aggregates (COUNT, SUM, AVG); column 'city' may not be grouped on",
+        ),
+        (
+            "SELECT ward, COUNT(*) FROM t",
+            "SELECT: 'ward' without GROUP BY is a row-level query:"
+            " select aggregates (COUNT, SUM, AVG) or GROUP BY the column",
+        ),
+        ("SELECT amount FROM t", "'amount' without GROUP BY is a row-level query"),
         ("SELECT city, COUNT(*) FROM t GROUP BY city", "'city' may not be grouped on"),
         ("SELECT COUNT(*) FROM t WHERE pid = 1", "WHERE: column 'pid' may not be filtered on"),
         (

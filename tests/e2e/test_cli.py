@@ -57,12 +57,25 @@ def test_cli_drives_a_whole_exchange(space: Space, tmp_path: Path) -> None:
     tp = json.loads(out.stdout)
     assert tp["state"] == "STARTED"
 
+    # A hash that does not match: the bytes never take the destination's name.
+    bad = tmp_path / "bad.csv"
+    out = run(c.url, c.key, "download", tp["id"], "-o", str(bad), "--sha256", "0" * 64)
+    assert out.returncode == 1, out.stdout
+    assert "checksum mismatch: expected sha256 " + "0" * 64 in " ".join(out.stdout.split())
+    assert not bad.exists() and not (tmp_path / "bad.csv.part").exists()
+    kept = tmp_path / "bad.csv.sha256-mismatch"
+    assert kept.read_bytes() == data.read_bytes() and str(kept) in out.stdout.replace("\n", "")
+
     target = tmp_path / "got.csv"
     out = run(
         c.url, c.key, "download", tp["id"], "-o", str(target), "--sha256", published["sha256"]
     )
     assert out.returncode == 0, out.stderr + out.stdout
     assert target.read_bytes() == data.read_bytes()
+    # A good file already at the destination stays as it was.
+    target.write_bytes(b"the good copy")
+    out = run(c.url, c.key, "download", tp["id"], "-o", str(target), "--sha256", "1" * 64)
+    assert out.returncode == 1 and target.read_bytes() == b"the good copy", out.stdout
 
     out = run(c.url, c.key, "transfer", "complete", tp["id"])
     assert out.returncode == 0 and json.loads(out.stdout)["state"] == "COMPLETED"

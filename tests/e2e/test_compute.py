@@ -82,6 +82,9 @@ def test_accepted_queries_release_aggregates_and_small_groups_are_suppressed(
         "SELECT COUNT(*) AS n, SUM(amount) AS s FROM visits WHERE ward = 'icu'",
     )
     assert alone["state"] == "RELEASED" and alone["result"]["rows"] == []
+    assert alone["result"]["withheld"] == job["result"]["withheld"]  # the same whatever the data
+    assert alone["result"]["withheld"]["counted"] is False
+    assert alone["result"]["withheld"]["minGroupSize"] == 10
 
 
 @pytest.mark.parametrize(
@@ -210,7 +213,9 @@ def test_the_agreement_is_checked_at_admission(space: Space, tmp_path: Path) -> 
     agreement = _setup(space, tmp_path, RULE, policy=terms)
     with (
         space.consumer.client() as c,
-        pytest.raises(Exception, match="the declared purpose is not known"),
+        pytest.raises(
+            Exception, match="HTTP 400: the provider refused: the declared purpose is not known"
+        ),
     ):
         c.call(
             "POST",
@@ -222,9 +227,17 @@ def test_the_agreement_is_checked_at_admission(space: Space, tmp_path: Path) -> 
             space.consumer, agreement, "SELECT COUNT(*) AS n FROM visits", purpose="ai-evaluation"
         )
         assert ok["state"] == "RELEASED", ok
-    with space.consumer.client() as c, pytest.raises(Exception, match=r"the use count .* is 3"):
+    with (
+        space.consumer.client() as c,
+        pytest.raises(Exception, match=r"the provider refused: .*the use count .* is 3"),
+    ):
         c.call("POST", "/api/compute/jobs", {"agreementId": agreement, "query": "SELECT COUNT(*) FROM visits",
                                              "purpose": "ai-evaluation"})  # fmt: skip
+    # The consumer node keeps the provider's refusal in the provider's words.
+    with space.consumer.client() as c:
+        refused = [j for j in c.call("GET", "/api/compute/jobs") if j["state"] == "REFUSED"]
+    assert refused and all(j["reason"].startswith("the provider refused: ") for j in refused)
+    assert not any("answered 403" in j["reason"] or "502" in j["reason"] for j in refused)
 
 
 def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
@@ -257,6 +270,24 @@ def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
     assert refused.returncode == 1 and "the provider would refuse this query" in refused.stdout
     done = cli("submit", agreement, "SELECT COUNT(*) AS n FROM visits")
     assert done.returncode == 0 and "RELEASED" in done.stdout and "2000" in done.stdout, done.stdout
+    # A result whose only group was withheld says so, and why, but not how many.
+    empty = cli("submit", agreement, "SELECT COUNT(*) AS n FROM visits WHERE ward = 'icu'")
+    text = " ".join(empty.stdout.split())
+    assert empty.returncode == 0 and "RELEASED" in text, empty.stdout
+    assert "No group released: every group the query asked for was withheld." in text
+    assert "groups of fewer than 10 distinct entities are withheld" in text
+    assert "the overlap audit withholds groups" in text and "how many groups" in text
+    job_id = text.split("job ")[1].split(": RELEASED")[0]
+    shown = " ".join(cli("status", job_id).stdout.split())
+    assert "No group released" in shown and "fewer than 10 distinct entities" in shown
+    # A row-level query is named as one.
+    rows = cli("submit", agreement, "SELECT ward FROM visits")
+    assert (
+        rows.returncode == 1
+        and "'ward' without GROUP BY is a row-level query: select"
+        " aggregates (COUNT, SUM, AVG) or GROUP BY the column"
+        in " ".join(rows.stdout.split())
+    )
 
 
 def test_a_product_can_run_on_spark_with_the_same_result(space: Space, tmp_path: Path) -> None:

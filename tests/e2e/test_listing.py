@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_operator import _negotiate, _wait_directory, onboard
+from tests.e2e.test_operator import _negotiate, _wait_directory, onboard, reports_for
 from trustspace.cli.demo import DemoNode
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -23,6 +23,34 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 def resident_id(n: int) -> str:
     body = f"110101{1970 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
     return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS, strict=True)) % 11]
+
+
+def _without(key: str) -> Any:
+    return lambda r: {k: v for k, v in r.items() if k != key}
+
+
+def _with(**changes: Any) -> Any:
+    return lambda r: {**r, **changes}
+
+
+def _same(r: dict[str, Any]) -> dict[str, Any]:
+    return r
+
+
+# (compliance report, quality report, the field the refusal names)
+BAD_REPORTS = [
+    (_with(outcome="approved"), _same, "complianceReport.outcome must be one of pass, conditional, fail"),
+    (_without("assessedAt"), _same, "complianceReport.assessedAt must be a non-empty string"),
+    (_with(assessedAt="2 March 2026"), _same, "complianceReport.assessedAt must be an ISO 8601"),
+    (_with(scope={"versionHash": "0" * 64}), _same, "complianceReport.scope.versionHash"),
+    (lambda r: {**r, "findings": [{**r["findings"][0], "status": "ok"}]}, _same,
+     "complianceReport.findings[0].status must be one of met, not-met, not-applicable"),
+    (_with(outcome="pass"), _same, "complianceReport.outcome is pass, but findings[4] is not-met"),
+    (_same, _with(completeness=1.5), "qualityReport.completeness must be a number from 0 to 1"),
+    (_same, _with(sampleSize="200"), "qualityReport.sampleSize must be a whole number"),
+    (_same, lambda r: {**_without("completeness")(r), "completness": 0.9},
+     "qualityReport.completness is not a field of the report"),
+]  # fmt: skip
 
 
 class Nodes:
@@ -98,8 +126,24 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     with nodes.operator.client() as o:
         assert o.call("POST", "/api/operator/crawl", {})["datasets"] == 0  # not before approval
 
-    (tmp_path / "compliance.json").write_text('{"personalInformation": "consented", "ok": true}')
-    (tmp_path / "quality.json").write_text('{"completeness": 1.0}')
+    # Reports that do not follow the documented format are refused, naming the field, and
+    # leave the listing as it was.
+    good = reports_for(listing)
+    for compliance, quality, field in BAD_REPORTS:
+        (tmp_path / "compliance.json").write_text(json.dumps(compliance(good["complianceReport"])))
+        (tmp_path / "quality.json").write_text(json.dumps(quality(good["qualityReport"])))
+        refused = cli(nodes.assessor, "member", "assess", listing["id"], "--compliance",
+                      str(tmp_path / "compliance.json"), "--quality", str(tmp_path / "quality.json"))  # fmt: skip
+        assert refused.returncode != 0, refused.stdout
+        assert f"the operator refused: {field}" in refused.stdout, (field, refused.stdout)
+        assert "502" not in refused.stdout
+        with nodes.operator.client() as o:
+            after = o.call("GET", "/api/operator/listings")
+        assert [(x["status"], x["assessment"]) for x in after] == [("submitted", None)]
+
+    # The documented examples, about this version, are accepted.
+    (tmp_path / "compliance.json").write_text(json.dumps(good["complianceReport"]))
+    (tmp_path / "quality.json").write_text(json.dumps(good["qualityReport"]))
     assessed = cli(nodes.assessor, "member", "assess", listing["id"], "--compliance",
                    str(tmp_path / "compliance.json"), "--quality", str(tmp_path / "quality.json"))  # fmt: skip
     assert json.loads(assessed.stdout)["status"] == "assessed", assessed.stdout

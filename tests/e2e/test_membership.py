@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import run
-from trustspace.core.registry import uscc_check_char
 from trustspace.cli.demo import DemoNode
+from trustspace.core.registry import uscc_check_char
 
 
 @dataclass

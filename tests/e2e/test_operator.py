@@ -4,6 +4,7 @@ revocation, the federated catalog."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -94,6 +95,17 @@ DECLARATION = {
 }
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def reports_for(listing: dict[str, Any]) -> dict[str, Any]:
+    """The documented example reports, about this listing's version."""
+    compliance = json.loads((EXAMPLES / "compliance-report.json").read_text())
+    compliance["scope"] = {"datasetId": listing["datasetId"], "versionHash": listing["versionHash"]}
+    quality = json.loads((EXAMPLES / "quality-report.json").read_text())
+    return {"complianceReport": compliance, "qualityReport": quality}
+
+
 def list_dataset(
     operator: DemoNode, provider: DemoNode, assessor: DemoNode, dataset_id: str
 ) -> dict[str, Any]:
@@ -103,7 +115,7 @@ def list_dataset(
     with assessor.client() as a:
         a.call("POST", "/api/operator-call", {
             "method": "POST", "path": f"/operator/listings/{listing['id']}/assessment",
-            "body": {"complianceReport": {"ok": True}, "qualityReport": {"ok": True}}})  # fmt: skip
+            "body": reports_for(listing)})  # fmt: skip
     with operator.client() as o:
         listed: dict[str, Any] = o.call(
             "POST", f"/api/operator/listings/{listing['id']}/approve", {}
@@ -328,7 +340,7 @@ def test_linked_spaces_and_a_member_of_two_spaces(tmp_path: Path) -> None:
             c.call("POST", "/api/operator-call", {
                 "operator": "space-a", "method": "POST",
                 "path": f"/operator/listings/{listing['id']}/assessment",
-                "body": {"complianceReport": {}, "qualityReport": {}}})  # fmt: skip
+                "body": reports_for(listing)})  # fmt: skip
         with space_a.client() as a:
             a.call("POST", f"/api/operator/listings/{listing['id']}/approve", {})
         with space_a.client() as a:

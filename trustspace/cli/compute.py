@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 
 from trustspace.cli.common import call, console, fail, key_option, node_option, show
+from trustspace.core.compute.release import compute_note
 
 
 def _show(job: dict[str, Any]) -> None:
@@ -28,6 +29,8 @@ def _show(job: dict[str, Any]) -> None:
         console.print(table)
         if result.get("noise"):
             console.print(f"(values carry {result['noise']} noise: differential privacy)")
+        for line in compute_note(result):
+            console.print(line, markup=False)
 
 
 @click.group()

@@ -13,7 +13,7 @@ from trustspace.dataplane.fileset import VersionResult, download_version, fetch_
 
 
 def download_with_progress(
-    console: Console, endpoint: str, token: str, out: Path
+    console: Console, endpoint: str, token: str, out: Path, expected: str | None = None
 ) -> DownloadResult:
     with Progress(
         "[progress.description]{task.description}",
@@ -28,18 +28,19 @@ def download_with_progress(
         def update(done: int, total: int | None) -> None:
             progress.update(task, completed=done, total=total)
 
-        return download(endpoint, token, out, progress=update)
+        return download(endpoint, token, out, progress=update, expected_sha256=expected)
 
 
 def download_any(
-    console: Console, endpoint: str, token: str, out: Path
+    console: Console, endpoint: str, token: str, out: Path, expected: str | None = None
 ) -> DownloadResult | VersionResult:
-    """One file to ``out``, or every file of a multi-file version into the folder ``out``."""
+    """One file to ``out`` (only if its SHA-256 is ``expected``, when given), or every file of a
+    multi-file version into the folder ``out``."""
     manifest = fetch_manifest(endpoint, token)
     if manifest is None:
         if out.is_dir():
             raise ValueError(f"{out} is a folder; this transfer is one file: give a file name")
-        return download_with_progress(console, endpoint, token, out)
+        return download_with_progress(console, endpoint, token, out, expected)
     if out.exists() and not out.is_dir():
         files = len(manifest.get("files") or [])
         raise ValueError(f"this transfer is a version of {files} files: give a folder, not {out}")

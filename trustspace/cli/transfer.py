@@ -100,7 +100,7 @@ def download(node: str, key: str, transfer_id: str, out: Path, expected: str | N
             f"transfer {transfer_id} is {tp.get('state')}; it has to be STARTED with a data address"
         )
     try:
-        result = download_any(console, tp["endpoint"], tp["authorization"], out)
+        result = download_any(console, tp["endpoint"], tp["authorization"], out, expected)
     except Exception as exc:  # a download error is reported, not raised at the user
         fail(f"download failed: {exc}")
         return

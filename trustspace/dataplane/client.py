@@ -9,6 +9,9 @@ Rules and invariants:
   never be spliced onto old bytes: the server answers 200 and the download restarts from zero.
   A `.part` without a usable ETag is discarded.
 * A 206 must start exactly at the `.part` size, otherwise the `.part` is discarded.
+* With ``expected_sha256``, a file whose SHA-256 differs never takes the name `dest`: its bytes
+  are moved to `<dest>.sha256-mismatch` (for inspection; the next download replaces it) and
+  :class:`ChecksumMismatch` is raised. A `dest` that was there before is left as it was.
 * The SHA-256 covers the whole final file: a resumed `.part` is hashed first (streaming), then
   every received chunk. Memory use is bounded by the chunk size, whatever the file size.
 * Transport errors (refused, reset, timeout, short body) and 5xx are retried up to `retries`
@@ -33,7 +36,7 @@ import httpx
 if TYPE_CHECKING:
     from hashlib import _Hash
 
-__all__ = ["DownloadError", "DownloadResult", "download", "sha256_file"]
+__all__ = ["ChecksumMismatch", "DownloadError", "DownloadResult", "download", "sha256_file"]
 
 Progress = Callable[[int, int | None], None]
 
@@ -60,6 +63,16 @@ class DownloadError(Exception):
         super().__init__(f"HTTP {status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+class ChecksumMismatch(Exception):
+    """The bytes arrived whole but are not the expected ones; they were kept at ``kept``."""
+
+    def __init__(self, expected: str, got: str, kept: Path) -> None:
+        super().__init__(f"checksum mismatch: expected sha256 {expected}, got {got};"
+                         f" the bytes were not saved under the destination name but kept"
+                         f" at {kept}")  # fmt: skip
+        self.expected, self.got, self.kept = expected, got, kept
 
 
 class _Retry(Exception):
@@ -92,8 +105,10 @@ def download(
     client: httpx.Client | None = None,
     chunk_size: int = 1 << 20,
     retries: int = 3,
+    expected_sha256: str | None = None,
 ) -> DownloadResult:
-    """Download `url` with bearer `token` into `dest`, resuming `<dest>.part` if present."""
+    """Download `url` with bearer `token` into `dest`, resuming `<dest>.part` if present; with
+    `expected_sha256`, only bytes with that SHA-256 become `dest`."""
     dest = Path(dest)
     own_client = client is None
     http = client if client is not None else httpx.Client(timeout=httpx.Timeout(30.0))
@@ -101,7 +116,7 @@ def download(
         failures = 0
         while True:
             try:
-                return _attempt(http, url, token, dest, progress, chunk_size)
+                return _attempt(http, url, token, dest, progress, chunk_size, expected_sha256)
             except (httpx.TransportError, _Retry) as exc:
                 failures += 1
                 if failures > retries:
@@ -202,10 +217,17 @@ def _record_etag(part: Path, etag: str) -> None:
         _sidecar(part).unlink(missing_ok=True)
 
 
-def _finish(part: Path, dest: Path, size: int, hasher: _Hash, resumed: bool) -> DownloadResult:
+def _finish(part: Path, dest: Path, size: int, hasher: _Hash, resumed: bool,
+            expected: str | None = None) -> DownloadResult:  # fmt: skip
+    digest = hasher.hexdigest()
+    if expected is not None and digest != expected.strip().lower():
+        kept = dest.with_name(dest.name + ".sha256-mismatch")
+        os.replace(part, kept)
+        _sidecar(part).unlink(missing_ok=True)
+        raise ChecksumMismatch(expected, digest, kept)
     os.replace(part, dest)
     _sidecar(part).unlink(missing_ok=True)
-    return DownloadResult(dest, size, hasher.hexdigest(), resumed)
+    return DownloadResult(dest, size, digest, resumed)
 
 
 def _attempt(
@@ -215,6 +237,7 @@ def _attempt(
     dest: Path,
     progress: Progress | None,
     chunk_size: int,
+    expected: str | None = None,
 ) -> DownloadResult:
     part = dest.with_name(dest.name + ".part")
     offset, etag = _resume_point(part)
@@ -232,7 +255,7 @@ def _attempt(
             # already the whole file (a changed file would have produced a 200).
             match = _UNSATISFIED_RE.fullmatch(response.headers.get("content-range", ""))
             if prefix is not None and match and int(match.group(1)) == offset:
-                return _finish(part, dest, offset, prefix, resumed=True)
+                return _finish(part, dest, offset, prefix, True, expected)
             _discard(part)
             raise _Retry(status, "range from the end of the .part not satisfiable")
         if 400 <= status < 500:
@@ -272,4 +295,4 @@ def _attempt(
                 sink.flush()
         if total is not None and sink.done != total:
             raise _Retry(status, f"short body: {sink.done} of {total} bytes")
-    return _finish(part, dest, sink.done, hasher, resumed)
+    return _finish(part, dest, sink.done, hasher, resumed, expected)

@@ -3,8 +3,11 @@
 Workflow of a product version:
 1. **submitted** by its provider. The listing rules (:mod:`trustspace.core.compliance`) are
    checked first, and a version that breaks one is refused, not queued.
-2. **assessed**: an assessor member attaches a compliance report and a quality report.
-3. **listed**: the operator approves and issues a registration certificate. Alternatively it is
+2. **assessed**: an assessor member attaches a compliance report and a quality report, in the
+   format of :mod:`trustspace.core.assessment` (a report that does not follow it is refused and
+   changes nothing).
+3. **listed**: the operator approves and issues a registration certificate; a version whose
+   compliance report's outcome is ``fail`` cannot be approved. Alternatively it is
    **rejected** with reasons.
 4. **delisted** later, with a reason.
 
@@ -19,6 +22,7 @@ import json
 import uuid
 from typing import Any
 
+from trustspace.core.assessment import ReportError, check_reports
 from trustspace.core.compliance import listing_problems
 from trustspace.operator.service import Operator
 from trustspace.services.errors import NotFound, Refused
@@ -106,22 +110,24 @@ class Listings:
                reports: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
         if "assessor" not in roles:
             raise Refused(f"{assessor} is not an assessor member")
-        for key in ("complianceReport", "qualityReport"):
-            if not isinstance(reports.get(key), dict):
-                raise Refused(f"an assessment attaches a {key} (an object)")
-        assessment = {
-            "assessor": assessor,
-            "complianceReport": reports["complianceReport"],
-            "qualityReport": reports["qualityReport"],
-            "complianceReportSha256": _sha(reports["complianceReport"]),
-            "qualityReportSha256": _sha(reports["qualityReport"]),
-        }
         with self.db.tx() as tx:
             listing = self._get(tx, listing_id)
             if listing["status"] not in ("submitted", "assessed"):
                 raise Refused(f"listing {listing_id} is {listing['status']}")
             if listing["providerId"] == assessor:
                 raise Refused("a provider cannot assess its own product")
+            try:
+                check_reports(reports, dataset_id=listing["datasetId"],
+                              version_hash=listing["versionHash"])  # fmt: skip
+            except ReportError as exc:
+                raise Refused(str(exc)) from None
+            assessment = {
+                "assessor": assessor,
+                "complianceReport": reports["complianceReport"],
+                "qualityReport": reports["qualityReport"],
+                "complianceReportSha256": _sha(reports["complianceReport"]),
+                "qualityReportSha256": _sha(reports["qualityReport"]),
+            }
             self._set(tx, listing_id, "assessed", assessment=json.dumps(assessment))
             return self._get(tx, listing_id)
 
@@ -134,6 +140,10 @@ class Listings:
                     f"listing {listing_id} is {listing['status']}; it must be assessed first"
                 )
             sub, assessment = listing["submission"], listing["assessment"]
+            outcome = (assessment.get("complianceReport") or {}).get("outcome")
+            if outcome == "fail":
+                raise Refused(f"listing {listing_id}'s compliance report's outcome is fail:"
+                              " reject it, or have it assessed again")  # fmt: skip
             token, cert_id = issue_certificate(
                 self.op.signing_key, self.op.operator_id, kind="RegistrationCertificate",
                 subject=listing["providerId"],
@@ -144,6 +154,7 @@ class Listings:
                     "classification": sub["classification"],
                     "rights": (sub.get("declaration") or {}).get("rights", {}),
                     "assessor": assessment["assessor"],
+                    "complianceOutcome": outcome,
                     "complianceReportSha256": assessment["complianceReportSha256"],
                     "qualityReportSha256": assessment["qualityReportSha256"],
                 },

@@ -22,7 +22,9 @@ bounded and linear, but no write lock is held while it runs), then in one transa
 - under the threshold alone, the overlap audit withholds groups that would let a combination
   of releases isolate fewer than ``minGroupSize`` entities; its state is updated in the same
   transaction as the release (:mod:`trustspace.dataplane.audit`);
-- the agreement is re-checked (time window, standing).
+- the agreement is re-checked (time window, standing);
+- the result says which rules withheld groups (``withheld``), never how many
+  (:func:`trustspace.core.compute.release.withheld`).
 
 Then the result and its SHA-256 are stored.  Raw rows never leave: only the released
 aggregate does.  Every step is evidence, with the query's hash and the result's hash.
@@ -353,7 +355,8 @@ def preview(plan: Plan, tables: dict[str, tuple[Path, str]]) -> dict[str, Any]:
                                 local.rule.min_group_size)  # fmt: skip
         released = [g.values for g in groups if g.key in keys]
     return {"columns": [o.name for o in local.outputs], "rows": rel.finish(local, released),
-            "noise": "laplace" if local.rule.dp else None}  # fmt: skip
+            "noise": "laplace" if local.rule.dp else None,
+            "withheld": rel.withheld(local)}  # fmt: skip
 
 
 def execute(ctx: NodeContext, job: Row) -> None:
@@ -395,7 +398,8 @@ def execute(ctx: NodeContext, job: Row) -> None:
             released = _audited(ctx, tx, job, dataset, plan, groups, result)
         text = json.dumps({"columns": [o.name for o in plan.outputs],
                            "rows": rel.finish(plan, released),
-                           "noise": "laplace" if rule.dp else None},
+                           "noise": "laplace" if rule.dp else None,
+                           "withheld": rel.withheld(plan)},
                           sort_keys=True, separators=(",", ":"))  # fmt: skip
         _set(ctx, tx, current, "RELEASED", result=text, result_sha256=_sha(text))
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from trustspace.core.records import Agreement
 from trustspace.services import compute
 from trustspace.services.errors import BadRequest, NotFound
-from trustspace.services.peers import RemoteError
+from trustspace.services.peers import RemoteError, as_refusal
 from trustspace.services.runtime import Runtime
 from trustspace.store import compute as jobs
 from trustspace.store import repo
@@ -114,10 +114,11 @@ def submit(rt: Runtime, body: dict[str, Any]) -> Any:
             with ctx.db.tx() as tx:
                 jobs.update(tx, jid, CONSUMER, {"reason": note, "updated_at": ctx.clock()})
             raise RemoteError(exc.status, note) from None
+        refusal = as_refusal(exc, "provider")
         with ctx.db.tx() as tx:  # the provider answered: it refused, nothing was created
-            jobs.update(tx, jid, CONSUMER, {"state": "REFUSED", "reason": exc.reason,
+            jobs.update(tx, jid, CONSUMER, {"state": "REFUSED", "reason": str(refusal),
                                             "updated_at": ctx.clock()})  # fmt: skip
-        raise
+        raise refusal from None
     _mirror(rt, answer, agreement, url)
     return answer
 
@@ -135,7 +136,7 @@ def job(rt: Runtime, job_id: str) -> Any:
         if exc.status == 404 and row["state"] == "SUBMITTING":
             return {**compute.view(row), "reason": "the provider never received this job:"
                     f" submit it again with key {row['submission_key']}"}  # fmt: skip
-        raise
+        raise as_refusal(exc, "provider") from None
     with rt.ctx.db.tx() as tx:
         agreement = repo.get_agreement(tx, row["agreement_id"])
     if agreement is not None:

@@ -18,7 +18,7 @@ from trustspace.core import messages as m
 from trustspace.services.errors import BadRequest, Refused
 from trustspace.services.operators import OperatorClient
 from trustspace.services.outbound import join
-from trustspace.services.peers import RemoteError
+from trustspace.services.peers import RemoteError, as_refusal
 from trustspace.services.runtime import Runtime
 from trustspace.trust.trustlist import TrustList, TrustListFile
 
@@ -110,5 +110,8 @@ def operator_call(
     if method not in ("GET", "POST") or not path.startswith("/operator/"):
         raise BadRequest("only GET or POST to /operator/... paths")
     op_id, url = operator_of(rt, operator_id)
-    return rt.peers.call(method, url + path, peer_id=op_id, expect_object=False,
-                         body=body if method == "POST" else None)  # fmt: skip
+    try:
+        return rt.peers.call(method, url + path, peer_id=op_id, expect_object=False,
+                             body=body if method == "POST" else None)  # fmt: skip
+    except RemoteError as exc:  # the operator's refusal, in its words
+        raise as_refusal(exc, "operator") from None

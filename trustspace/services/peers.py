@@ -18,8 +18,9 @@ HTTP client for that.  Rules:
     where one is expected: 502.
 
   :attr:`RemoteError.http_status` is that mapping; every route that catches the error uses it.
-  Callers for which a peer's 4xx is a meaningful refusal (an operator refusing an application)
-  turn :attr:`RemoteError.refused` errors into their own refusal.
+  Callers for which a peer's 4xx is a meaningful refusal (an operator refusing an application,
+  a provider refusing a compute job) turn :attr:`RemoteError.refused` errors into their own
+  refusal with :func:`as_refusal`: "the provider refused: <its reason>", not a 502.
 * The peer's text is cut to ``MAX_TEXT`` characters, so a peer cannot make our answers or logs
   large; its answer is read in pieces and abandoned past ``MAX_ANSWER`` bytes.
 """
@@ -32,8 +33,9 @@ from typing import Any
 import httpx
 
 from trustspace.core import jsondoc
+from trustspace.services.errors import NotFound, Refused
 
-__all__ = ["MAX_ANSWER", "MAX_TEXT", "Peers", "RemoteError", "call", "error_text"]
+__all__ = ["MAX_ANSWER", "MAX_TEXT", "Peers", "RemoteError", "as_refusal", "call", "error_text"]
 
 MAX_TEXT = 300
 """Characters of a peer's error text kept in a RemoteError."""
@@ -61,6 +63,17 @@ class RemoteError(Exception):
     def refused(self) -> bool:
         """The peer answered, and refused the request itself (4xx)."""
         return self.status is not None and 400 <= self.status < 500
+
+
+def as_refusal(exc: RemoteError, who: str) -> Exception:
+    """A peer's 4xx in its own words, as this node's refusal (400; a 404 stays not found):
+    ``the provider refused: <reason>``.  Any other failure is returned unchanged."""
+    if not exc.refused:
+        return exc
+    reason = exc.detail or f"it answered {exc.status}"
+    if exc.status == 404:
+        return NotFound(f"the {who} answered: {reason}")
+    return Refused(f"the {who} refused: {reason}")
 
 
 def _clip(text: str) -> str:

@@ -76,6 +76,18 @@ _AGGREGATE_TYPES: dict[type[exp.Expr], str] = {exp.Count: "COUNT", exp.Sum: "SUM
                     exp.Max: "MAX"}  # fmt: skip
 
 
+def _row_level(col: str, roles: frozenset[str]) -> str:
+    """Why selecting ``col`` without GROUP BY is refused, and what to ask instead."""
+    ask = "select aggregates (COUNT, SUM, AVG)"
+    if "group" in roles:
+        ask += " or GROUP BY the column"
+    elif "aggregate" in roles:
+        ask += f" of it: column {col!r} may only be used inside an aggregate"
+    else:
+        ask += f"; column {col!r} may not be grouped on"
+    return f"SELECT: {col!r} without GROUP BY is a row-level query: {ask}"
+
+
 def _describe(node: exp.Expr) -> str:
     """A short name for a node in a refusal: the function or construct, never data."""
     if isinstance(node, exp.Anonymous):
@@ -520,6 +532,7 @@ class _Guard:
                 self.keys.append((table, name))
 
     def outputs(self, items: list[exp.Expr]) -> list[Output]:
+        """The SELECT list; a bare column is a GROUP BY key (``self.keys`` is filled first)."""
         outs: list[Output] = []
         for i, item in enumerate(items):
             name, inner = _output_name(item, i)
@@ -546,6 +559,8 @@ class _Guard:
                     raise GuardError("SELECT: ROUND applies to an aggregate")
             if type(inner) is exp.Column:
                 table, col, roles = self._column(inner, "SELECT")
+                if not self.keys:  # a bare column and no GROUP BY asks for the rows themselves
+                    raise GuardError(_row_level(col, roles))
                 if "group" not in roles:
                     raise GuardError(f"SELECT: column {col!r} may only be used inside an aggregate"
                                      if "aggregate" in roles else f"SELECT: column {col!r} may not be grouped on")  # fmt: skip

@@ -13,7 +13,15 @@ outputs, then the group's entity count and the hash of its key (:mod:`.plan`).  
    threshold shows up with probability at most ``delta``.
 3. Under the **threshold alone**, the overlap audit decides which candidates may be released
    (:mod:`trustspace.dataplane.audit`).
-4. **Finishing**: ROUND, then ORDER BY on the released (noisy) values, ties and unordered
+4. **What was withheld** (:func:`withheld`): every result says which rules left groups out,
+   never how many.  The count would say what the absence hides: after ``COUNT(*) WHERE A``,
+   the query ``COUNT(*) WHERE A AND dx <> 'hiv'`` is withheld by the audit when no one in A
+   has the diagnosis (a group of ``minGroupSize`` entities, which the audit cannot prove to
+   leave nothing behind) and absent as a small group when one has; "1 withheld" against
+   "0 withheld" would be the diagnosis.  Under DP the number of groups under the noisy
+   threshold is an exact count of groups of at least ``minGroupSize`` entities, which is not
+   differentially private.
+5. **Finishing**: ROUND, then ORDER BY on the released (noisy) values, ties and unordered
    results by the group keys, then OFFSET and LIMIT.  The order never depends on the engine's
    hash order or on rows that were not released.
 """
@@ -106,6 +114,23 @@ def with_noise(plan: Plan, groups: list[Candidate], noise: Noise) -> list[tuple[
     return released
 
 
+def withheld(plan: Plan) -> dict[str, Any]:
+    """Why a group can be missing from this query's result: the rules, from the query's and the
+    rule's parameters alone, the same whatever the data (see the module's point 4)."""
+    size = plan.rule.min_group_size
+    rules = [f"groups of fewer than {size} distinct entities are withheld, and look the same"
+             " as groups that do not exist"]  # fmt: skip
+    if plan.rule.dp:
+        rules.append(f"under differential privacy a group is released only when its noisy entity"
+                     f" count reaches {release_threshold(plan):.1f}")  # fmt: skip
+    else:
+        rules.append("the overlap audit withholds groups that, with this consumer's earlier"
+                     f" results, would single out fewer than {size} entities")  # fmt: skip
+    return {"counted": False, "minGroupSize": size, "rules": rules,
+            "note": "how many groups were withheld is not said: the number would tell what"
+                    " the withheld groups hide"}  # fmt: skip
+
+
 def finish(plan: Plan, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     """Rounded, ordered and limited rows, as JSON values."""
     out = [[_json(v, o.decimals) for v, o in zip(r, plan.outputs, strict=True)] for r in rows]
@@ -140,3 +165,14 @@ def _json(value: Any, decimals: int | None) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def compute_note(result: dict[str, Any]) -> list[str]:
+    """What a person reading a released result should know about the groups it leaves out."""
+    rows, held = result.get("rows") or [], result.get("withheld")
+    if not isinstance(held, dict):
+        return []
+    head = (f"{len(rows)} group(s) released." if rows
+            else "No group released: every group the query asked for was withheld.")  # fmt: skip
+    rules = [f"  - {rule}" for rule in held.get("rules", []) if isinstance(rule, str)]
+    return [head, "Groups are withheld when:", *rules, f"({held.get('note', '')})"]

@@ -56,7 +56,7 @@ _WORDS = {
     "lteq": "to be at most",
     "gt": "to be more than",
     "gteq": "to be at least",
-    "isA": "to be a",
+    "isA": "to be a kind of",
     "isPartOf": "to be part of",
     "hasPart": "to contain",
     "isAnyOf": "to be one of",
