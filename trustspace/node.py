@@ -55,7 +55,8 @@ from trustspace.services.outbox import OutboxWorker
 from trustspace.services.peers import Peers, RemoteError
 from trustspace.services.runtime import Runtime
 from trustspace.settings import Settings
-from trustspace.store import blobs, repo
+from trustspace.store import blobs
+from trustspace.store import outbox as outbox_rows
 from trustspace.store.db import Database
 from trustspace.trust.credentials import MembershipVerifier
 from trustspace.trust.keys import NodeKey
@@ -331,7 +332,7 @@ class Node:
     def start(self) -> None:
         if self.db.dialect == "sqlite":
             with self.db.tx() as tx:
-                repo.release_leases(tx)
+                outbox_rows.release_leases(tx)
         blobs.remove_leftovers(self.ctx.blob_dir)  # copies of killed publishes; never a live one
         self.worker.start()
         self.worker.wake()

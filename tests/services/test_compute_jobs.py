@@ -31,13 +31,14 @@ def provider(db: Database, tmp_path: Path) -> NodeContext:  # noqa: F811
     dataset, _ = catalog.publish(ctx, path=src, title="visits", compute_rule=RULE)
     now = ctx.clock()
     with db.tx() as tx:
-        from trustspace.store import repo
+        from trustspace.store import agreements
+        from trustspace.store import negotiations as negotiation_rows
 
-        repo.insert_negotiation(tx, Negotiation(id="urn:n:1", role=Role.PROVIDER, state="FINALIZED",
+        negotiation_rows.insert_negotiation(tx, Negotiation(id="urn:n:1", role=Role.PROVIDER, state="FINALIZED",
                                                 counterparty_id="lab", counterparty_address="http://c",
                                                 dataset_id=dataset.id, offer={}, created_at=now,
                                                 updated_at=now, agreement_id="urn:a:1"))  # fmt: skip
-        repo.insert_agreement(tx, Agreement(id="urn:a:1", negotiation_id="urn:n:1", dataset_id=dataset.id,
+        agreements.insert_agreement(tx, Agreement(id="urn:a:1", negotiation_id="urn:n:1", dataset_id=dataset.id,
                                             provider_id="provider", consumer_id="lab",
                                             policy={"@id": "urn:a:1", "@type": "Agreement",
                                                     "permission": [{"action": "use"}]},

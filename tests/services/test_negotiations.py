@@ -11,7 +11,7 @@ from trustspace.core import messages as m
 from trustspace.services import negotiations
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import repo
+from trustspace.store import history
 from trustspace.store.db import Database
 
 OFFER = {"@id": "urn:offer:1", "permission": [{"action": "use", "constraint": []}]}
@@ -112,4 +112,6 @@ def test_a_redelivered_message_is_applied_once(ctx: NodeContext) -> None:
     again = negotiations.receive(ctx, "provider", nid, "ContractAgreementMessage", body)
     assert first.state == again.state == "VERIFIED"
     with ctx.db.tx() as tx:
-        assert [e["message"] for e in repo.events(tx, nid)].count("ContractAgreementMessage") == 1
+        assert [e["message"] for e in history.events(tx, nid)].count(
+            "ContractAgreementMessage"
+        ) == 1

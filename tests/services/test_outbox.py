@@ -14,7 +14,7 @@ import pytest
 from trustspace.services import negotiations
 from trustspace.services.context import NodeContext
 from trustspace.services.outbox import OutboxWorker
-from trustspace.store import repo
+from trustspace.store import outbox as outbox_rows
 from trustspace.store.db import Database
 
 OFFER = {"@id": "urn:offer:1", "permission": [{"action": "use"}]}
@@ -106,7 +106,7 @@ def test_a_refusal_terminates_with_the_peers_reason(ctx: NodeContext) -> None:
     assert neg.state == "TERMINATED"
     assert neg.error is not None and "not in this catalog" in neg.error and "HTTP 400" in neg.error
     with ctx.db.tx() as tx:
-        assert repo.pending_count(tx) == 0  # the peer knows no process: nothing more is sent
+        assert outbox_rows.pending_count(tx) == 0  # the peer knows no process: nothing more is sent
 
 
 def test_retries_with_backoff_then_terminates(ctx: NodeContext, clock: Clock) -> None:

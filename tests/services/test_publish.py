@@ -12,7 +12,7 @@ from tests.store.conftest import db  # noqa: F401  (the SQLite + PostgreSQL fixt
 from trustspace.services import catalog
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import Refused
-from trustspace.store import blobs, repo
+from trustspace.store import blobs, datasets
 from trustspace.store.db import Database
 
 
@@ -39,7 +39,7 @@ def test_a_blob_that_reads_back_wrong_is_refused_and_records_nothing(
     with pytest.raises(Refused, match=r"stored copy of visits\.csv reads back as SHA-256"):
         catalog.publish(ctx, path=src, title="Visits", dataset_id="urn:d:1")
     with db.tx() as tx:
-        assert repo.get_dataset(tx, "urn:d:1") is None and repo.list_datasets(tx) == []
+        assert datasets.get_dataset(tx, "urn:d:1") is None and datasets.list_datasets(tx) == []
     monkeypatch.setattr(blobs.os, "replace", real_replace)
     dataset, _ = catalog.publish(ctx, path=src, title="Visits", dataset_id="urn:d:1")
     assert dataset.path is not None and Path(dataset.path).read_bytes() == src.read_bytes()

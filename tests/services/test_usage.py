@@ -20,7 +20,9 @@ from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import Refused
-from trustspace.store import repo, usage
+from trustspace.store import agreements, usage
+from trustspace.store import negotiations as negotiation_rows
+from trustspace.store import transfers as transfer_rows
 from trustspace.store.db import Database
 
 LIMITED = {
@@ -58,7 +60,7 @@ def _publish(ctx: NodeContext, tmp_path: Path, terms: dict[str, Any]) -> str:
 
 def _started_transfers(ctx: NodeContext, dataset_id: str, n: int) -> list[str]:
     with ctx.db.tx() as tx:
-        repo.insert_agreement(
+        agreements.insert_agreement(
             tx,
             Agreement(
                 id="urn:agr:1",
@@ -93,7 +95,7 @@ def _started_transfers(ctx: NodeContext, dataset_id: str, n: int) -> list[str]:
                 provider_pid=f"urn:tp:{i}",
                 consumer_pid=f"urn:c:{i}",
             )
-            repo.insert_transfer(tx, tp)
+            transfer_rows.insert_transfer(tx, tp)
             ids.append(tp.id)
     return ids
 
@@ -177,7 +179,7 @@ def test_a_wider_request_is_refused_and_changes_nothing(
         negotiations.receive_initial_request(provider, "ai-cn", _request(terms, dataset_id))
     assert why in err.value.reason
     with provider.db.tx() as tx:
-        assert repo.list_negotiations(tx) == []
+        assert negotiation_rows.list_negotiations(tx) == []
 
 
 def test_a_counter_request_that_widens_is_refused_and_the_state_stays(
@@ -191,7 +193,7 @@ def test_a_counter_request_that_widens_is_refused_and_the_state_stays(
         provider, "ai-cn", _request(LIMITED, dataset_id)
     )
     with provider.db.tx() as tx:
-        neg = repo.get_negotiation(tx, opened.id)
+        neg = negotiation_rows.get_negotiation(tx, opened.id)
     assert neg is not None and neg.state == "OFFERED"  # the provider made an offer back
     counter = m.contract_request(
         consumer_pid="urn:c:1",
@@ -206,7 +208,7 @@ def test_a_counter_request_that_widens_is_refused_and_the_state_stays(
     with pytest.raises(Refused, match="drops the constraint"):
         negotiations.receive(provider, "ai-cn", neg.id, "ContractRequestMessage", counter)
     with provider.db.tx() as tx:
-        after = repo.get_negotiation(tx, neg.id)
+        after = negotiation_rows.get_negotiation(tx, neg.id)
     assert after is not None and after.state == "OFFERED"
     assert after.offer["permission"] == LIMITED["permission"]
 
@@ -221,7 +223,7 @@ def test_a_consumer_outside_the_region_cannot_conclude(
         "the requester's verified region is US; the policy requires it to be CN"
     ]
     with provider.db.tx() as tx:
-        assert repo.list_negotiations(tx) == []
+        assert negotiation_rows.list_negotiations(tx) == []
         (logged,) = usage.decisions(tx)
     assert (logged["point"], logged["principal"], logged["decision"]) == (
         "negotiation",

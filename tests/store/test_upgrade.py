@@ -12,7 +12,7 @@ import pytest
 
 import trustspace.store.db as dbmodule
 from tests.store.conftest import PG_ADMIN
-from trustspace.store import audit, repo
+from trustspace.store import audit, datasets
 from trustspace.store.db import Database
 
 
@@ -55,7 +55,7 @@ def test_a_file_published_at_schema_8_is_a_one_file_version_after_the_upgrade(
     try:
         assert new.migrate() == len(everything)
         with new.tx() as tx:
-            d1, d2 = repo.get_dataset(tx, "d1"), repo.get_dataset(tx, "d2")
+            d1, d2 = datasets.get_dataset(tx, "d1"), datasets.get_dataset(tx, "d2")
         assert d1 is not None and d2 is not None
         (only,) = d1.files
         assert (only.name, only.path, only.size, only.sha256, only.media_type) == (

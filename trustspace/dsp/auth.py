@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from trustspace.store import repo
+from trustspace.store import replay
 from trustspace.store.db import Database
 from trustspace.trust.tokens import AuthError, Principal
 
@@ -23,7 +23,7 @@ class StoreReplayGuard:
 
     def remember(self, jti: str, expires_at: float) -> bool:
         with self.db.tx(durable=False) as tx:
-            return repo.remember_token(tx, jti, expires_at, self.clock())
+            return replay.remember_token(tx, jti, expires_at, self.clock())
 
 
 class Verifier(Protocol):

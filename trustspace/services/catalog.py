@@ -29,7 +29,8 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
-from trustspace.store import blobs, evidence, repo
+from trustspace.store import blobs, evidence
+from trustspace.store import datasets as dataset_rows
 from trustspace.store.db import Tx
 
 DEFAULT_POLICY: dict[str, Any] = {"permission": [{"action": "use"}]}
@@ -158,11 +159,11 @@ def _check_profile(profile: dict[str, Any] | None, files: tuple[DataFile, ...]) 
 def _product_of(tx: Tx, previous_version: str) -> str:
     """The product a new version following ``previous_version`` belongs to; it must follow the
     product's newest version."""
-    before = repo.get_dataset(tx, previous_version)
+    before = dataset_rows.get_dataset(tx, previous_version)
     if before is None:
         raise Refused(f"no dataset {previous_version} to make a new version of")
     product = before.product_id or before.id
-    latest = repo.latest_version(tx, product)
+    latest = dataset_rows.latest_version(tx, product)
     if latest is not None and latest.id != before.id:
         raise Refused(
             f"{previous_version} is not the newest version of product {product}:"
@@ -298,14 +299,14 @@ def publish(
     )
     offer = Offer(id=offer_id or ctx.ids(), dataset_id=dataset.id, policy=terms, created_at=now)
     with ctx.db.tx() as tx:
-        if repo.get_dataset(tx, dataset.id) is not None:
+        if dataset_rows.get_dataset(tx, dataset.id) is not None:
             raise Refused(f"dataset {dataset.id} already exists")
         if previous_version is not None:  # again: another version may have come meanwhile
             dataset = replace(dataset, product_id=_product_of(tx, previous_version))
-        if repo.get_offer(tx, offer.id) is not None:
+        if dataset_rows.get_offer(tx, offer.id) is not None:
             raise Refused(f"offer {offer.id} already exists")
-        repo.insert_dataset(tx, dataset)
-        repo.insert_offer(tx, offer)
+        dataset_rows.insert_dataset(tx, dataset)
+        dataset_rows.insert_offer(tx, offer)
         if privacy is not None:  # how compute results are protected, and who declared what
             evidence.record(tx, at=now, kind="compute-privacy", subject=dataset.id, data=privacy)
     return dataset, offer
@@ -444,14 +445,14 @@ def _visible(
 
 
 def visible_to(ctx: NodeContext, tx: Tx, principal: str, dataset_id: str) -> bool:
-    d = repo.get_dataset(tx, dataset_id)
+    d = dataset_rows.get_dataset(tx, dataset_id)
     return d is not None and bool(_visible(ctx, tx, principal, [d])[0])
 
 
 def catalog(ctx: NodeContext, principal: str) -> m.Json:
     with ctx.db.tx() as tx:
-        datasets, hidden = _visible(ctx, tx, principal, repo.list_datasets(tx))
-        offers = repo.offers_for(tx, [d.id for d in datasets])
+        datasets, hidden = _visible(ctx, tx, principal, dataset_rows.list_datasets(tx))
+        offers = dataset_rows.offers_for(tx, [d.id for d in datasets])
     for denied in hidden:
         pep.log_denial(ctx, denied)
     return m.catalog(
@@ -465,12 +466,12 @@ def catalog(ctx: NodeContext, principal: str) -> m.Json:
 
 def dataset(ctx: NodeContext, principal: str, dataset_id: str) -> m.Json:
     with ctx.db.tx() as tx:
-        d = repo.get_dataset(tx, dataset_id)
+        d = dataset_rows.get_dataset(tx, dataset_id)
         hidden: list[pep.PolicyDenied] = []
         if d is not None:
             shown, hidden = _visible(ctx, tx, principal, [d])
             d = shown[0] if shown else None
-        offers = repo.offers_for(tx, [dataset_id]) if d else {}
+        offers = dataset_rows.offers_for(tx, [dataset_id]) if d else {}
     for denied in hidden:
         pep.log_denial(ctx, denied)
     if d is None or not offers.get(dataset_id):
@@ -480,8 +481,8 @@ def dataset(ctx: NodeContext, principal: str, dataset_id: str) -> m.Json:
 
 def list_local(ctx: NodeContext) -> list[dict[str, Any]]:
     with ctx.db.tx() as tx:
-        datasets = repo.list_datasets(tx)
-        offers = repo.offers_for(tx, [d.id for d in datasets])
+        datasets = dataset_rows.list_datasets(tx)
+        offers = dataset_rows.offers_for(tx, [d.id for d in datasets])
     return [
         {
             "id": d.id,

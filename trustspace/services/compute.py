@@ -52,8 +52,9 @@ from trustspace.services import catalog
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import Conflict, evidence, repo, usage
+from trustspace.store import Conflict, agreements, datasets, evidence, usage
 from trustspace.store import compute as jobs
+from trustspace.store import negotiations as negotiation_rows
 from trustspace.store.db import Row, Tx
 
 ACTION = "aggregate"
@@ -176,9 +177,9 @@ def submit(ctx: NodeContext, principal: str, body: dict[str, Any]) -> dict[str, 
     jid = job_id(principal, key)
     with ctx.db.tx() as tx:
         existing = jobs.get(tx, jid, PROVIDER)
-        agreement = repo.get_agreement(tx, agreement_id)
-        neg = repo.get_negotiation(tx, agreement.negotiation_id) if agreement else None
-        dataset = repo.get_dataset(tx, agreement.dataset_id) if agreement else None
+        agreement = agreements.get_agreement(tx, agreement_id)
+        neg = negotiation_rows.get_negotiation(tx, agreement.negotiation_id) if agreement else None
+        dataset = datasets.get_dataset(tx, agreement.dataset_id) if agreement else None
     if existing is not None:
         if existing["consumer_id"] != principal:
             raise NotFound(f"no compute job {jid}")
@@ -194,7 +195,7 @@ def submit(ctx: NodeContext, principal: str, body: dict[str, Any]) -> dict[str, 
     now = ctx.clock()
     try:
         with ctx.db.tx() as tx:
-            agreement = repo.get_agreement(tx, agreement_id, lock=True)
+            agreement = agreements.get_agreement(tx, agreement_id, lock=True)
             assert agreement is not None
             row = {"id": jid, "role": PROVIDER, "agreement_id": agreement_id,
                    "consumer_id": principal, "provider_id": ctx.participant_id,
@@ -243,7 +244,7 @@ def list_for(ctx: NodeContext, principal: str, agreement_id: str | None) -> list
 def mock(ctx: NodeContext, principal: str, dataset_id: str) -> dict[str, Any]:
     """Synthetic rows of a compute product, for a participant allowed to see the product."""
     with ctx.db.tx() as tx:
-        d = repo.get_dataset(tx, dataset_id)
+        d = datasets.get_dataset(tx, dataset_id)
         if d is not None and not catalog.visible_to(ctx, tx, principal, d.id):
             d = None  # a dataset hidden by its access policy looks like a missing one
     if d is None or d.compute_rule is None:
@@ -362,7 +363,7 @@ def preview(plan: Plan, tables: dict[str, tuple[Path, str]]) -> dict[str, Any]:
 def execute(ctx: NodeContext, job: Row) -> None:
     """Run a claimed job and release (or fail) it."""
     with ctx.db.tx() as tx:
-        dataset = repo.get_dataset(tx, job["dataset_id"])
+        dataset = datasets.get_dataset(tx, job["dataset_id"])
     if dataset is None or not dataset.files or dataset.compute_rule is None:
         with ctx.db.tx() as tx:
             _set(ctx, tx, job, "FAILED", reason="the product is gone")
@@ -439,7 +440,7 @@ def _release_problem(ctx: NodeContext, tx: Tx, job: Row, dataset: Dataset) -> st
     standing = ctx.standing(job["consumer_id"])
     if standing is not None:
         return standing
-    agreement = repo.get_agreement(tx, job["agreement_id"])
+    agreement = agreements.get_agreement(tx, job["agreement_id"])
     if agreement is None:
         return "the agreement is gone"
     try:

@@ -22,8 +22,9 @@ from trustspace.services import compute
 from trustspace.services.errors import BadRequest, NotFound
 from trustspace.services.peers import RemoteError, as_refusal
 from trustspace.services.runtime import Runtime
+from trustspace.store import agreements
 from trustspace.store import compute as jobs
-from trustspace.store import repo
+from trustspace.store import negotiations as negotiation_rows
 
 CONSUMER = "consumer"
 JOB_FIELDS = frozenset({"id", "query", "querySha256", "purpose", "state", "reason", "result",
@@ -33,8 +34,10 @@ JOB_FIELDS = frozenset({"id", "query", "querySha256", "purpose", "state", "reaso
 def _agreement(rt: Runtime, agreement_id: object) -> tuple[Agreement, str]:
     """One of this node's agreements as consumer, and its provider's compute address."""
     with rt.ctx.db.tx() as tx:
-        agreement = repo.get_agreement(tx, agreement_id) if isinstance(agreement_id, str) else None
-        neg = repo.get_negotiation(tx, agreement.negotiation_id) if agreement else None
+        agreement = (
+            agreements.get_agreement(tx, agreement_id) if isinstance(agreement_id, str) else None
+        )
+        neg = negotiation_rows.get_negotiation(tx, agreement.negotiation_id) if agreement else None
     if agreement is None or neg is None or agreement.consumer_id != rt.ctx.participant_id:
         raise NotFound(f"no agreement {agreement_id} where this node is the consumer")
     return agreement, neg.counterparty_address.rstrip("/") + "/compute/jobs"
@@ -138,7 +141,7 @@ def job(rt: Runtime, job_id: str) -> Any:
                     f" submit it again with key {row['submission_key']}"}  # fmt: skip
         raise as_refusal(exc, "provider") from None
     with rt.ctx.db.tx() as tx:
-        agreement = repo.get_agreement(tx, row["agreement_id"])
+        agreement = agreements.get_agreement(tx, row["agreement_id"])
     if agreement is not None:
         _mirror(rt, answer, agreement, url)
     return answer

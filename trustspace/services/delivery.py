@@ -17,7 +17,10 @@ from trustspace.core.machine import Machine, Role
 from trustspace.core.records import Negotiation, Transfer
 from trustspace.services import negotiations, transfers
 from trustspace.services.context import NodeContext
-from trustspace.store import repo
+from trustspace.store import history
+from trustspace.store import negotiations as negotiation_rows
+from trustspace.store import outbox as outbox_rows
+from trustspace.store import transfers as transfer_rows
 from trustspace.store.db import Tx
 
 
@@ -34,12 +37,16 @@ KINDS = {
     "negotiation": Kind(
         n.NEGOTIATION,
         n.TERMINATE,
-        repo.get_negotiation,
-        repo.update_negotiation,
+        negotiation_rows.get_negotiation,
+        negotiation_rows.update_negotiation,
         negotiations.perform,
     ),
     "transfer": Kind(
-        t.TRANSFER, t.TERMINATE, repo.get_transfer, repo.update_transfer, transfers.perform
+        t.TRANSFER,
+        t.TERMINATE,
+        transfer_rows.get_transfer,
+        transfer_rows.update_transfer,
+        transfers.perform,
     ),
 }
 
@@ -70,7 +77,7 @@ def failed(ctx: NodeContext, tx: Tx, kind: str, process_id: str, reason: str, no
     process = lock(tx, kind, process_id)
     if process is None:
         return
-    repo.drop_pending(tx, process.id, reason)
+    outbox_rows.drop_pending(tx, process.id, reason)
     if process.state in k.machine.terminal:
         if process.error is None:
             k.save(tx, process.evolve(error=reason, updated_at=ctx.clock()))
@@ -81,6 +88,6 @@ def failed(ctx: NodeContext, tx: Tx, kind: str, process_id: str, reason: str, no
     state = k.machine.apply(process.state, k.terminate, process.role)
     now = ctx.clock()
     k.save(tx, process.evolve(state=state, error=reason, updated_at=now))
-    repo.record_event(
+    history.record_event(
         tx, process.id, at=now, direction="local", message=k.terminate, state=state, detail=reason
     )

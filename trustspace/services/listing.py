@@ -27,7 +27,7 @@ from trustspace.core.records import Dataset
 from trustspace.services import peers
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import certs, repo
+from trustspace.store import certs, datasets
 
 Authorization = Callable[[str], str]
 
@@ -75,7 +75,7 @@ def submit(
 ) -> dict[str, Any]:  # fmt: skip
     operator_id, url = operator
     with ctx.db.tx() as tx:
-        d = repo.get_dataset(tx, dataset_id)
+        d = datasets.get_dataset(tx, dataset_id)
     if d is None:
         raise NotFound(f"no dataset {dataset_id}")
     return _post(http, url + "/operator/listings", submission(d), authorization, operator_id)
@@ -92,7 +92,7 @@ def report_trades(
     for row in pending:
         agreement = json.loads(row["policy"])
         with ctx.db.tx() as tx:
-            d = repo.get_dataset(tx, row["dataset_id"])
+            d = datasets.get_dataset(tx, row["dataset_id"])
         price = (
             None if d is None or d.price is None else {"amount": d.price, "currency": d.currency}
         )

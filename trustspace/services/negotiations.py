@@ -27,7 +27,9 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
-from trustspace.store import repo
+from trustspace.store import agreements, datasets, history, replay
+from trustspace.store import negotiations as negotiation_rows
+from trustspace.store import outbox as outbox_rows
 from trustspace.store.db import Conflict, Tx
 
 KIND = "negotiation"
@@ -85,7 +87,7 @@ def get_for(ctx: NodeContext, principal: str, pid: str) -> Negotiation:
 
 
 def _owned(tx: Tx, principal: str, pid: str, *, lock: bool = True) -> Negotiation:
-    neg = repo.get_negotiation(tx, pid, lock=lock)
+    neg = negotiation_rows.get_negotiation(tx, pid, lock=lock)
     if neg is None or neg.counterparty_id != principal:
         raise NotFound(f"no contract negotiation {pid} for {principal}")
     return neg
@@ -114,7 +116,7 @@ def _receive_initial_request(
         raise m.MessageError("an initial ContractRequestMessage needs a callbackAddress")
     offer = body["offer"]
     with ctx.db.tx() as tx:
-        existing = repo.find_provider_negotiation(tx, principal, body["consumerPid"])
+        existing = negotiation_rows.find_provider_negotiation(tx, principal, body["consumerPid"])
         if existing is not None:
             return existing, False
         catalog_offer = _match_offer(ctx, tx, principal, offer)
@@ -134,10 +136,10 @@ def _receive_initial_request(
             consumer_pid=body["consumerPid"],
         )
         neg = neg.evolve(provider_pid=neg.id)
-        repo.insert_negotiation(tx, neg)
-        repo.record_event(tx, neg.id, at=now, direction="in", message=n.REQUEST, state=state)
+        negotiation_rows.insert_negotiation(tx, neg)
+        history.record_event(tx, neg.id, at=now, direction="in", message=n.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
-            repo.remember_message(tx, neg.id, body["@id"], now)
+            replay.remember_message(tx, neg.id, body["@id"], now)
         _run_script(ctx, tx, neg, state)
         return neg, True
 
@@ -145,7 +147,7 @@ def _receive_initial_request(
 def _match_offer(ctx: NodeContext, tx: Tx, principal: str, offer: m.Json) -> Offer:
     """The catalog offer a request answers; the request may narrow its terms, never widen them,
     and only a participant who may see the dataset may negotiate for it."""
-    catalog_offer = repo.get_offer(tx, offer["@id"])
+    catalog_offer = datasets.get_offer(tx, offer["@id"])
     if catalog_offer is None or not catalog.visible_to(
         ctx, tx, principal, catalog_offer.dataset_id
     ):
@@ -165,7 +167,7 @@ def _match_offer(ctx: NodeContext, tx: Tx, principal: str, offer: m.Json) -> Off
 def _check_terms(
     ctx: NodeContext, tx: Tx, principal: str, dataset_id: str, terms: m.Json, pid: str | None
 ) -> None:
-    dataset = repo.get_dataset(tx, dataset_id)
+    dataset = datasets.get_dataset(tx, dataset_id)
     if dataset is None:
         raise Refused(f"dataset {dataset_id} is not in this catalog")
     pep.check_proposal(ctx, tx, principal=principal, dataset=dataset, terms=terms, process_id=pid)
@@ -195,8 +197,8 @@ def receive_initial_offer(
             provider_pid=body["providerPid"],
             consumer_pid=neg_id,
         )
-        repo.insert_negotiation(tx, neg)
-        repo.record_event(tx, neg.id, at=now, direction="in", message=n.OFFER, state=state)
+        negotiation_rows.insert_negotiation(tx, neg)
+        history.record_event(tx, neg.id, at=now, direction="in", message=n.OFFER, state=state)
         _run_script(ctx, tx, neg, state)
         return neg, True
 
@@ -224,7 +226,7 @@ def _receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.J
         if theirs is not None and body.get(theirs_key) not in (None, theirs):
             raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
         msg_id = body.get("@id")
-        if isinstance(msg_id, str) and repo.seen_message(tx, neg.id, msg_id):
+        if isinstance(msg_id, str) and replay.seen_message(tx, neg.id, msg_id):
             return neg  # a redelivery: already applied
         state = n.NEGOTIATION.apply(neg.state, message, neg.role.other)
         now = ctx.clock()
@@ -247,8 +249,8 @@ def _receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.J
             neg = _accept_agreement(ctx, tx, neg, body["agreement"])
         elif message == n.TERMINATE:
             neg = neg.evolve(error=_termination_text(body))
-        repo.update_negotiation(tx, neg)
-        repo.record_event(
+        negotiation_rows.update_negotiation(tx, neg)
+        history.record_event(
             tx,
             neg.id,
             at=now,
@@ -258,12 +260,12 @@ def _receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.J
             detail=neg.error if message == n.TERMINATE else None,
         )
         if isinstance(msg_id, str):
-            repo.remember_message(tx, neg.id, msg_id, now)
+            replay.remember_message(tx, neg.id, msg_id, now)
         if state not in n.NEGOTIATION.terminal:
             _run_script(ctx, tx, neg, state)
         else:
-            repo.drop_pending(tx, neg.id, f"process {state}")
-        return repo.get_negotiation(tx, neg.id) or neg
+            outbox_rows.drop_pending(tx, neg.id, f"process {state}")
+        return negotiation_rows.get_negotiation(tx, neg.id) or neg
 
 
 def _termination_text(body: m.Json) -> str:
@@ -293,8 +295,8 @@ def _accept_agreement(ctx: NodeContext, tx: Tx, neg: Negotiation, agreement: m.J
         raise Refused(
             f"the agreement's terms differ from the offer {neg.offer.get('@id')} it answers"
         )
-    if repo.get_agreement(tx, agreement["@id"]) is None:
-        repo.insert_agreement(
+    if agreements.get_agreement(tx, agreement["@id"]) is None:
+        agreements.insert_agreement(
             tx,
             Agreement(
                 id=agreement["@id"],
@@ -314,7 +316,7 @@ def _accept_agreement(ctx: NodeContext, tx: Tx, neg: Negotiation, agreement: m.J
 
 def _run_script(ctx: NodeContext, tx: Tx, neg: Negotiation, trigger: str) -> Negotiation:
     script = ctx.behaviour.negotiation(neg.role, neg.dataset_id)
-    actions = actions_for(script, trigger, repo.arrivals(tx, neg.id, trigger))
+    actions = actions_for(script, trigger, history.arrivals(tx, neg.id, trigger))
     return perform(ctx, tx, neg, actions)
 
 
@@ -386,7 +388,7 @@ def _act(
     if neg.role is Role.CONSUMER and ppid is None:
         body["providerPid"] = None  # filled in at send time
     if action == "agree":
-        repo.insert_agreement(
+        agreements.insert_agreement(
             tx,
             Agreement(
                 id=body["agreement"]["@id"],
@@ -402,8 +404,8 @@ def _act(
     neg = neg.evolve(state=state, updated_at=now)
     if action == "terminate":
         neg = neg.evolve(error=reason or f"terminated by {ctx.participant_id}")
-    repo.update_negotiation(tx, neg)
-    repo.record_event(
+    negotiation_rows.update_negotiation(tx, neg)
+    history.record_event(
         tx,
         neg.id,
         at=now,
@@ -452,8 +454,8 @@ def request(
             updated_at=now,
             consumer_pid=neg_id,
         )
-        repo.insert_negotiation(tx, neg)
-        repo.record_event(tx, neg.id, at=now, direction="out", message=n.REQUEST, state=state)
+        negotiation_rows.insert_negotiation(tx, neg)
+        history.record_event(tx, neg.id, at=now, direction="out", message=n.REQUEST, state=state)
         body = m.contract_request(
             consumer_pid=neg_id, offer=full_offer, callback_address=ctx.dsp_base
         )
@@ -474,7 +476,7 @@ def act(
 ) -> Negotiation:
     """A manual step (terminate, accept, verify, agree, offer, finalize) on our own process."""
     with ctx.db.tx() as tx:
-        neg = repo.get_negotiation(tx, negotiation_id, lock=True)
+        neg = negotiation_rows.get_negotiation(tx, negotiation_id, lock=True)
         if neg is None:
             raise NotFound(f"no contract negotiation {negotiation_id}")
         return perform(ctx, tx, neg, (action,), reason)
@@ -482,7 +484,7 @@ def act(
 
 def get(ctx: NodeContext, negotiation_id: str) -> Negotiation:
     with ctx.db.tx() as tx:
-        neg = repo.get_negotiation(tx, negotiation_id)
+        neg = negotiation_rows.get_negotiation(tx, negotiation_id)
     if neg is None:
         raise NotFound(f"no contract negotiation {negotiation_id}")
     return neg
@@ -490,7 +492,7 @@ def get(ctx: NodeContext, negotiation_id: str) -> Negotiation:
 
 def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Negotiation]:
     with ctx.db.tx() as tx:
-        return repo.list_negotiations(tx, limit, offset)
+        return negotiation_rows.list_negotiations(tx, limit, offset)
 
 
 def receive_initial(

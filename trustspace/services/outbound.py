@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from trustspace.services.context import NodeContext
-from trustspace.store import repo
+from trustspace.store import outbox as outbox_rows
 from trustspace.store.db import Tx
 
 
@@ -34,7 +34,7 @@ def queue(
 ) -> None:
     body = {**body, "@id": ctx.ids()}
     now = ctx.clock()
-    repo.enqueue(
+    outbox_rows.enqueue(
         tx,
         process_kind=kind,
         process_id=process_id,

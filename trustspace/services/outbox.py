@@ -30,7 +30,7 @@ from trustspace.core.records import OutboxItem
 from trustspace.services import delivery, peers
 from trustspace.services.context import NodeContext
 from trustspace.services.outbound import fill
-from trustspace.store import repo
+from trustspace.store import outbox as outbox_rows
 
 log = logging.getLogger("trustspace.outbox")
 
@@ -91,7 +91,7 @@ class OutboxWorker:
             if free > 0:
                 try:
                     with self.ctx.db.tx(durable=False) as tx:
-                        items = repo.claim_due(
+                        items = outbox_rows.claim_due(
                             tx, now=self.ctx.clock(), lease=self.lease, limit=free
                         )
                 except Exception:  # keep the worker alive; the next round retries
@@ -116,7 +116,7 @@ class OutboxWorker:
 
     def _sleep_time(self) -> float:
         with self.ctx.db.tx(durable=False) as tx:
-            due = repo.next_due(tx)
+            due = outbox_rows.next_due(tx)
         if due is None:
             return self.idle_poll
         return max(0.0, min(self.idle_poll, due - self.ctx.clock()))
@@ -125,7 +125,7 @@ class OutboxWorker:
         """Claim due messages and deliver them, synchronously (tests and tools)."""
         self._event.clear()
         with self.ctx.db.tx(durable=False) as tx:
-            items = repo.claim_due(
+            items = outbox_rows.claim_due(
                 tx, now=self.ctx.clock(), lease=self.lease, limit=self.concurrency * 4
             )
         if not items:
@@ -139,7 +139,7 @@ class OutboxWorker:
             record = delivery.KINDS[kind].load(tx, item.process_id)
         if record is None:
             with self.ctx.db.tx(durable=False) as tx:
-                repo.mark_dead(tx, item.id, "the process no longer exists")
+                outbox_rows.mark_dead(tx, item.id, "the process no longer exists")
             return
         url, body = fill(item.url, item.body, record.provider_pid, record.consumer_pid)
         status, answer, error = self._post(item.peer_id, url, body)
@@ -148,7 +148,7 @@ class OutboxWorker:
             # that changes the process may drop its pending messages).
             delivery.lock(tx, kind, item.process_id)
             if status is not None and 200 <= status < 300:
-                repo.mark_sent(tx, item.id)
+                outbox_rows.mark_sent(tx, item.id)
                 delivery.delivered(self.ctx, tx, kind, item.process_id, answer)
                 return
             permanent = status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX
@@ -160,13 +160,13 @@ class OutboxWorker:
                     else f"{body.get('@type')} could not be delivered to {item.peer_id} after {attempts} attempts: {error}"
                 )
                 log.warning("%s", reason)
-                repo.mark_dead(tx, item.id, reason)
+                outbox_rows.mark_dead(tx, item.id, reason)
                 delivery.failed(
                     self.ctx, tx, kind, item.process_id, reason, notify=permanent and not item.final
                 )
                 return
             delay = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)))
-            repo.mark_retry(tx, item.id, not_before=self.ctx.clock() + delay, error=error)
+            outbox_rows.mark_retry(tx, item.id, not_before=self.ctx.clock() + delay, error=error)
             tx.after_commit(self.wake)
 
     def _post(self, peer_id: str, url: str, body: dict[str, Any]) -> tuple[int | None, Any, str]:

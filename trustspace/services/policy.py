@@ -28,7 +28,7 @@ from trustspace.core.odrl.model import Policy, Request, World
 from trustspace.core.records import Agreement, Dataset
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
-from trustspace.store import repo, usage
+from trustspace.store import agreements, usage
 from trustspace.store.db import Tx
 
 POINTS = (
@@ -236,7 +236,7 @@ def record_payment(
     if not value.is_finite() or value <= 0:
         raise Refused(f"amount {amount!r} must be a positive number")
     with ctx.db.tx() as tx:
-        agreement = repo.get_agreement(tx, agreement_id)
+        agreement = agreements.get_agreement(tx, agreement_id)
         if agreement is None or agreement.provider_id != ctx.participant_id:
             raise NotFound(f"no agreement {agreement_id} where this node is the provider")
         usage.insert_payment(tx, agreement_id, format(value, "f"), unit, reference, ctx.clock())

@@ -7,12 +7,14 @@ from typing import Any
 
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound
-from trustspace.store import audit, certs, evidence, repo, usage
+from trustspace.store import agreements, audit, certs, evidence, usage
+from trustspace.store import history as history_rows
+from trustspace.store import outbox as outbox_rows
 
 
 def health(ctx: NodeContext) -> dict[str, Any]:
     with ctx.db.tx() as tx:
-        pending = repo.pending_count(tx)
+        pending = outbox_rows.pending_count(tx)
     return {"status": "ok", "participantId": ctx.participant_id, "dsp": ctx.dsp_base,
             "outboxPending": pending}  # fmt: skip
 
@@ -44,12 +46,12 @@ def decisions(
 def history(ctx: NodeContext, process_id: str) -> list[dict[str, Any]]:
     """The messages and state changes of one negotiation or transfer, oldest first."""
     with ctx.db.tx() as tx:
-        return repo.events(tx, process_id)
+        return history_rows.events(tx, process_id)
 
 
 def agreement_policy(ctx: NodeContext, agreement_id: str) -> dict[str, Any]:
     with ctx.db.tx() as tx:
-        agreement = repo.get_agreement(tx, agreement_id)
+        agreement = agreements.get_agreement(tx, agreement_id)
     if agreement is None:
         raise NotFound(f"no agreement {agreement_id}")
     return agreement.policy

@@ -29,7 +29,10 @@ from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
-from trustspace.store import repo, usage
+from trustspace.store import agreements, datasets, history, replay, usage
+from trustspace.store import negotiations as negotiation_rows
+from trustspace.store import outbox as outbox_rows
+from trustspace.store import transfers as transfer_rows
 from trustspace.store.db import Conflict, Tx
 
 KIND = "transfer"
@@ -71,13 +74,13 @@ def check_use(
 ) -> odrl.Decision:
     """Re-evaluate the transfer's agreement for one more use by its consumer (raises
     PolicyDenied).  The transfer's own earlier use is not counted twice."""
-    agreement = agreement or repo.get_agreement(tx, tp.agreement_id)
+    agreement = agreement or agreements.get_agreement(tx, tp.agreement_id)
     if agreement is None:
         raise Refused(f"agreement {tp.agreement_id} is unknown")
     standing = ctx.standing(tp.counterparty_id)
     if standing is not None:
         raise Refused(standing)
-    dataset = repo.get_dataset(tx, tp.dataset_id)
+    dataset = datasets.get_dataset(tx, tp.dataset_id)
     principal = tp.counterparty_id
     return pep.decide(
         ctx,
@@ -137,7 +140,7 @@ def view(tp: Transfer) -> dict[str, Any]:
 
 
 def _owned(tx: Tx, principal: str, pid: str, *, lock: bool = True) -> Transfer:
-    tp = repo.get_transfer(tx, pid, lock=lock)
+    tp = transfer_rows.get_transfer(tx, pid, lock=lock)
     if tp is None or tp.counterparty_id != principal:
         raise NotFound(f"no transfer process {pid} for {principal}")
     return tp
@@ -163,10 +166,10 @@ def receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tra
 def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Transfer, bool]:
     m.check(body, "TransferRequestMessage")
     with ctx.db.tx() as tx:
-        existing = repo.find_provider_transfer(tx, principal, body["consumerPid"])
+        existing = transfer_rows.find_provider_transfer(tx, principal, body["consumerPid"])
         if existing is not None:
             return existing, False
-        agreement = repo.get_agreement(tx, body["agreementId"])
+        agreement = agreements.get_agreement(tx, body["agreementId"])
         if (
             agreement is None
             or agreement.consumer_id != principal
@@ -175,10 +178,10 @@ def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tr
             raise Refused(
                 f"agreement {body['agreementId']} is not an agreement of {principal} with this provider"
             )
-        neg = repo.get_negotiation(tx, agreement.negotiation_id)
+        neg = negotiation_rows.get_negotiation(tx, agreement.negotiation_id)
         if neg is None or neg.state != n.FINALIZED:
             raise Refused(f"agreement {agreement.id} is not finalized")
-        dataset = repo.get_dataset(tx, agreement.dataset_id)
+        dataset = datasets.get_dataset(tx, agreement.dataset_id)
         formats = dataset.formats if dataset else ()
         if body["format"] not in formats:
             raise Refused(
@@ -205,10 +208,10 @@ def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tr
         check_use(ctx, tx, tp, point="transfer", agreement=agreement)
         if dataset is not None:
             crossborder.check(ctx, tx, principal, dataset)
-        repo.insert_transfer(tx, tp)
-        repo.record_event(tx, tp.id, at=now, direction="in", message=t.REQUEST, state=state)
+        transfer_rows.insert_transfer(tx, tp)
+        history.record_event(tx, tp.id, at=now, direction="in", message=t.REQUEST, state=state)
         if isinstance(body.get("@id"), str):
-            repo.remember_message(tx, tp.id, body["@id"], now)
+            replay.remember_message(tx, tp.id, body["@id"], now)
         _run_script(ctx, tx, tp, state)
         return tp, True
 
@@ -225,7 +228,7 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
         if theirs is not None and body.get(theirs_key) != theirs:
             raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
         msg_id = body.get("@id")
-        if isinstance(msg_id, str) and repo.seen_message(tx, tp.id, msg_id):
+        if isinstance(msg_id, str) and replay.seen_message(tx, tp.id, msg_id):
             return tp
         state = t.TRANSFER.apply(tp.state, message, tp.role.other)
         now = ctx.clock()
@@ -245,8 +248,8 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
                 + (f" ({body['code']})" if body.get("code") else "")
                 + (f": {detail}" if detail else "")
             )
-        repo.update_transfer(tx, tp)
-        repo.record_event(
+        transfer_rows.update_transfer(tx, tp)
+        history.record_event(
             tx,
             tp.id,
             at=now,
@@ -256,12 +259,12 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
             detail=tp.error if message in (t.TERMINATE, t.SUSPEND) else None,
         )
         if isinstance(msg_id, str):
-            repo.remember_message(tx, tp.id, msg_id, now)
+            replay.remember_message(tx, tp.id, msg_id, now)
         if state in t.TRANSFER.terminal:
-            repo.drop_pending(tx, tp.id, f"process {state}")
+            outbox_rows.drop_pending(tx, tp.id, f"process {state}")
         else:
             _run_script(ctx, tx, tp, state)
-        return repo.get_transfer(tx, tp.id) or tp
+        return transfer_rows.get_transfer(tx, tp.id) or tp
 
 
 # --- acting -----------------------------------------------------------------------------------
@@ -269,7 +272,7 @@ def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Js
 
 def _run_script(ctx: NodeContext, tx: Tx, tp: Transfer, trigger: str) -> Transfer:
     script = ctx.behaviour.transfer(tp.role, tp.agreement_id)
-    return perform(ctx, tx, tp, actions_for(script, trigger, repo.arrivals(tx, tp.id, trigger)))
+    return perform(ctx, tx, tp, actions_for(script, trigger, history.arrivals(tx, tp.id, trigger)))
 
 
 def perform(
@@ -320,8 +323,8 @@ def _act(
     if tp.role is Role.CONSUMER and ppid is None:
         body["providerPid"] = None
     tp = tp.evolve(state=state, updated_at=now)
-    repo.update_transfer(tx, tp)
-    repo.record_event(
+    transfer_rows.update_transfer(tx, tp)
+    history.record_event(
         tx, tp.id, at=now, direction="out", message=message, state=state, detail=reason
     )
     queue(
@@ -353,10 +356,10 @@ def request(
     if purpose is not None and purpose not in PURPOSE_PARENT:
         raise Refused(f"unknown purpose {purpose!r}; the purposes are {', '.join(PURPOSE_PARENT)}")
     with ctx.db.tx() as tx:
-        agreement = repo.get_agreement(tx, agreement_id)
+        agreement = agreements.get_agreement(tx, agreement_id)
         if agreement is None or agreement.consumer_id != ctx.participant_id:
             raise NotFound(f"no agreement {agreement_id} where this node is the consumer")
-        neg = repo.get_negotiation(tx, agreement.negotiation_id)
+        neg = negotiation_rows.get_negotiation(tx, agreement.negotiation_id)
         if neg is None or neg.state != n.FINALIZED:
             raise Refused(f"agreement {agreement_id} is not finalized")
         address = provider_address or neg.counterparty_address
@@ -377,8 +380,8 @@ def request(
             consumer_pid=tp_id,
             purpose=purpose,
         )
-        repo.insert_transfer(tx, tp)
-        repo.record_event(tx, tp.id, at=now, direction="out", message=t.REQUEST, state=state)
+        transfer_rows.insert_transfer(tx, tp)
+        history.record_event(tx, tp.id, at=now, direction="out", message=t.REQUEST, state=state)
         body = m.transfer_request(
             consumer_pid=tp_id,
             agreement_id=agreement_id,
@@ -401,7 +404,7 @@ def request(
 
 def act(ctx: NodeContext, transfer_id: str, action: str, reason: str | None = None) -> Transfer:
     with ctx.db.tx() as tx:
-        tp = repo.get_transfer(tx, transfer_id, lock=True)
+        tp = transfer_rows.get_transfer(tx, transfer_id, lock=True)
         if tp is None:
             raise NotFound(f"no transfer process {transfer_id}")
         return perform(ctx, tx, tp, (action,), reason)
@@ -409,7 +412,7 @@ def act(ctx: NodeContext, transfer_id: str, action: str, reason: str | None = No
 
 def get(ctx: NodeContext, transfer_id: str) -> Transfer:
     with ctx.db.tx() as tx:
-        tp = repo.get_transfer(tx, transfer_id)
+        tp = transfer_rows.get_transfer(tx, transfer_id)
     if tp is None:
         raise NotFound(f"no transfer process {transfer_id}")
     return tp
@@ -417,7 +420,7 @@ def get(ctx: NodeContext, transfer_id: str) -> Transfer:
 
 def list_all(ctx: NodeContext, limit: int = 100, offset: int = 0) -> list[Transfer]:
     with ctx.db.tx() as tx:
-        return repo.list_transfers(tx, limit, offset)
+        return transfer_rows.list_transfers(tx, limit, offset)
 
 
 def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer, Dataset]:
@@ -429,7 +432,7 @@ def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer,
     access changes nothing.  The use is recorded by :func:`consume` once data is served.
     """
     with pep.denials_logged(ctx), ctx.db.tx() as tx:
-        tp = repo.get_transfer(tx, transfer_id)
+        tp = transfer_rows.get_transfer(tx, transfer_id)
         if tp is None or tp.role is not Role.PROVIDER or tp.token_hash is None:
             raise NotFound("unknown transfer or token")
         if not hmac.compare_digest(tp.token_hash, token_hash(token)):
@@ -439,7 +442,7 @@ def authorize(ctx: NodeContext, transfer_id: str, token: str) -> tuple[Transfer,
                 f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
             )
         check_use(ctx, tx, tp, point="dataplane", log=False)
-        dataset = repo.get_dataset(tx, tp.dataset_id)
+        dataset = datasets.get_dataset(tx, tp.dataset_id)
     if dataset is None or (not dataset.files and dataset.api is None):
         raise Refused(f"dataset {tp.dataset_id} has no content")
     return tp, dataset
@@ -449,10 +452,10 @@ def consume(ctx: NodeContext, transfer_id: str) -> None:
     """Record one use of the transfer's agreement, atomically with the check that allows it:
     the agreement row is locked, so concurrent accesses cannot both take the last use."""
     with pep.denials_logged(ctx), ctx.db.tx() as tx:
-        tp = repo.get_transfer(tx, transfer_id)
+        tp = transfer_rows.get_transfer(tx, transfer_id)
         if tp is None:
             raise NotFound("unknown transfer or token")
-        agreement = repo.get_agreement(tx, tp.agreement_id, lock=True)
+        agreement = agreements.get_agreement(tx, tp.agreement_id, lock=True)
         if tp.state != t.STARTED:
             raise Refused(
                 f"transfer {transfer_id} is {tp.state}; data is only served while STARTED"
@@ -466,7 +469,7 @@ def sweep(ctx: NodeContext) -> list[str]:
     """Terminate our provider transfers whose agreement no longer permits use (expired, ...).
     Returns the ids terminated."""
     with ctx.db.tx() as tx:
-        active = repo.provider_transfers_in(tx, (t.STARTED, t.SUSPENDED))
+        active = transfer_rows.provider_transfers_in(tx, (t.STARTED, t.SUSPENDED))
     ended: list[str] = []
     for tp in active:
         try:

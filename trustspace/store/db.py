@@ -13,6 +13,7 @@ side rewrites placeholders to ``%s``.  Rules:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -193,3 +194,14 @@ class Database:
             with suppress(Exception):  # closing on shutdown must not raise
                 conn.close()
         self._local = threading.local()
+
+
+def for_update(tx: Tx) -> str:
+    """Row lock for read-modify-write on PostgreSQL (SQLite serialises whole transactions)."""
+    return " FOR UPDATE" if tx.dialect == "postgresql" else ""
+
+
+def dump_json(value: Any) -> str:
+    """JSON as stored: compact, keys sorted (equal values are equal text)."""
+    text: str = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text

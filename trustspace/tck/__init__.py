@@ -23,7 +23,8 @@ from trustspace.core.records import Agreement, DataFile, Dataset, Negotiation, O
 from trustspace.services import negotiations, transfers
 from trustspace.services.context import NodeContext
 from trustspace.services.transfers import PULL_FORMAT
-from trustspace.store import repo
+from trustspace.store import agreements, datasets
+from trustspace.store import negotiations as negotiation_rows
 from trustspace.tck import data as tckdata
 
 TCK_PARTICIPANT = tckdata.TCK_PARTICIPANT
@@ -49,8 +50,8 @@ def seed(ctx: NodeContext) -> None:
     dataset_ids = set(tckdata.SEED_DATASETS) | set(tckdata.PROVIDER_AGREEMENTS.values())
     with ctx.db.tx() as tx:
         for dataset_id in sorted(dataset_ids):
-            if repo.get_dataset(tx, dataset_id) is None:
-                repo.insert_dataset(
+            if datasets.get_dataset(tx, dataset_id) is None:
+                datasets.insert_dataset(
                     tx,
                     Dataset(
                         id=dataset_id,
@@ -75,8 +76,8 @@ def seed(ctx: NodeContext) -> None:
                     ),
                 )
             offer_id = tckdata.SEED_OFFER_IDS.get(dataset_id, f"{dataset_id}:offer")
-            if repo.get_offer(tx, offer_id) is None:
-                repo.insert_offer(
+            if datasets.get_offer(tx, offer_id) is None:
+                datasets.insert_offer(
                     tx, Offer(id=offer_id, dataset_id=dataset_id, policy=USE, created_at=now)
                 )
         for agreement_id, dataset_id in tckdata.PROVIDER_AGREEMENTS.items():
@@ -88,7 +89,7 @@ def seed(ctx: NodeContext) -> None:
 def _seed_agreement(
     ctx: NodeContext, tx: Any, agreement_id: str, dataset_id: str, role: Role, now: float
 ) -> None:
-    if repo.get_agreement(tx, agreement_id) is not None:
+    if agreements.get_agreement(tx, agreement_id) is not None:
         return
     neg_id = f"urn:tck:negotiation:{agreement_id}"
     provider, consumer = (
@@ -104,7 +105,7 @@ def _seed_agreement(
         "assignee": consumer,
         **USE,
     }
-    repo.insert_negotiation(
+    negotiation_rows.insert_negotiation(
         tx,
         Negotiation(
             id=neg_id,
@@ -121,7 +122,7 @@ def _seed_agreement(
             agreement_id=agreement_id,
         ),
     )
-    repo.insert_agreement(
+    agreements.insert_agreement(
         tx, Agreement(agreement_id, neg_id, dataset_id, provider, consumer, policy, now)
     )
 
