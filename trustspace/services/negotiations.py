@@ -22,14 +22,13 @@ from trustspace.core.machine import Role
 from trustspace.core.odrl.narrowing import widening
 from trustspace.core.paths import message_path, opening_path
 from trustspace.core.records import Agreement, Negotiation, Offer
-from trustspace.services import catalog
+from trustspace.services import catalog, process
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import agreements, datasets, history, replay
 from trustspace.store import negotiations as negotiation_rows
-from trustspace.store import outbox as outbox_rows
 from trustspace.store.db import Conflict, Tx
 
 KIND = "negotiation"
@@ -215,57 +214,22 @@ def _receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.J
     if expected == "ContractNegotiationEventMessage":
         event = m.type_name(body["eventType"])
         message = f"{expected}:{event}"
-    with ctx.db.tx() as tx:
-        neg = _owned(tx, principal, pid)
-        own = neg.provider_pid if neg.role is Role.PROVIDER else neg.consumer_pid
-        theirs_key = "consumerPid" if neg.role is Role.PROVIDER else "providerPid"
-        own_key = "providerPid" if neg.role is Role.PROVIDER else "consumerPid"
-        if body.get(own_key) != own:
-            raise Refused(f"{own_key} {body.get(own_key)} does not match the process {pid}")
-        theirs = neg.consumer_pid if neg.role is Role.PROVIDER else neg.provider_pid
-        if theirs is not None and body.get(theirs_key) not in (None, theirs):
-            raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
-        msg_id = body.get("@id")
-        if isinstance(msg_id, str) and replay.seen_message(tx, neg.id, msg_id):
-            return neg  # a redelivery: already applied
-        state = n.NEGOTIATION.apply(neg.state, message, neg.role.other)
-        now = ctx.clock()
-        neg = neg.evolve(state=state, updated_at=now)
-        if theirs is None and isinstance(body.get(theirs_key), str):
-            neg = neg.evolve(
-                **{
-                    ("consumer_pid" if neg.role is Role.PROVIDER else "provider_pid"): body[
-                        theirs_key
-                    ]
-                }
-            )
-        if message == n.REQUEST:  # a counter-request: narrower terms only, checked like the first
-            _match_offer(ctx, tx, principal, {"target": neg.dataset_id, **body["offer"]})
-            _check_terms(ctx, tx, principal, neg.dataset_id, body["offer"], neg.id)
-            neg = neg.evolve(offer={**body["offer"], "target": neg.dataset_id})
-        elif message == n.OFFER:
-            neg = neg.evolve(offer=body["offer"])
-        elif message == n.AGREE:
-            neg = _accept_agreement(ctx, tx, neg, body["agreement"])
-        elif message == n.TERMINATE:
-            neg = neg.evolve(error=_termination_text(body))
-        negotiation_rows.update_negotiation(tx, neg)
-        history.record_event(
-            tx,
-            neg.id,
-            at=now,
-            direction="in",
-            message=message,
-            state=state,
-            detail=neg.error if message == n.TERMINATE else None,
-        )
-        if isinstance(msg_id, str):
-            replay.remember_message(tx, neg.id, msg_id, now)
-        if state not in n.NEGOTIATION.terminal:
-            _run_script(ctx, tx, neg, state)
-        else:
-            outbox_rows.drop_pending(tx, neg.id, f"process {state}")
-        return negotiation_rows.get_negotiation(tx, neg.id) or neg
+    return process.receive(ctx, KIND_OF, principal, pid, message, body)
+
+
+def _effects(ctx: NodeContext, tx: Tx, neg: Negotiation, message: str, body: m.Json) -> Negotiation:
+    """What a negotiation message carries besides its transition."""
+    if message == n.REQUEST:  # a counter-request: narrower terms only, checked like the first
+        _match_offer(ctx, tx, neg.counterparty_id, {"target": neg.dataset_id, **body["offer"]})
+        _check_terms(ctx, tx, neg.counterparty_id, neg.dataset_id, body["offer"], neg.id)
+        return neg.evolve(offer={**body["offer"], "target": neg.dataset_id})
+    if message == n.OFFER:
+        return neg.evolve(offer=body["offer"])
+    if message == n.AGREE:
+        return _accept_agreement(ctx, tx, neg, body["agreement"])
+    if message == n.TERMINATE:
+        return neg.evolve(error=_termination_text(body))
+    return neg
 
 
 def _termination_text(body: m.Json) -> str:
@@ -323,13 +287,7 @@ def _run_script(ctx: NodeContext, tx: Tx, neg: Negotiation, trigger: str) -> Neg
 def perform(
     ctx: NodeContext, tx: Tx, neg: Negotiation, actions: Iterable[str], reason: str | None = None
 ) -> Negotiation:
-    delay = 0.0
-    for action in actions:
-        if action.startswith("delay:"):
-            delay += float(action.split(":", 1)[1])
-            continue
-        neg = _act(ctx, tx, neg, action, delay, reason)
-    return neg
+    return process.perform(ctx, tx, neg, actions, _act, reason)
 
 
 def _act(
@@ -502,3 +460,14 @@ def receive_initial(
     if message == n.OFFER:
         return receive_initial_offer(ctx, principal, body)
     return receive_initial_request(ctx, principal, body)
+
+
+KIND_OF: process.Kind[Negotiation] = process.Kind(
+    machine=n.NEGOTIATION,
+    load=_owned,
+    save=negotiation_rows.update_negotiation,
+    reload=negotiation_rows.get_negotiation,
+    effects=_effects,
+    script=_run_script,
+    detailed=frozenset({n.TERMINATE}),
+)

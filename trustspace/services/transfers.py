@@ -24,14 +24,13 @@ from trustspace.core.odrl.parse import term
 from trustspace.core.odrl.vocab import PURPOSE_PARENT, TRUSTSPACE
 from trustspace.core.paths import message_path, opening_path
 from trustspace.core.records import Agreement, Dataset, Transfer
-from trustspace.services import crossborder
+from trustspace.services import crossborder, process
 from trustspace.services import policy as pep
 from trustspace.services.context import NodeContext, actions_for
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.outbound import join, queue
 from trustspace.store import agreements, datasets, history, replay, usage
 from trustspace.store import negotiations as negotiation_rows
-from trustspace.store import outbox as outbox_rows
 from trustspace.store import transfers as transfer_rows
 from trustspace.store.db import Conflict, Tx
 
@@ -218,53 +217,26 @@ def _receive_request(ctx: NodeContext, principal: str, body: m.Json) -> tuple[Tr
 
 def receive(ctx: NodeContext, principal: str, pid: str, message: str, body: m.Json) -> Transfer:
     m.check(body, message)
-    with ctx.db.tx() as tx:
-        tp = _owned(tx, principal, pid)
-        own_key = "providerPid" if tp.role is Role.PROVIDER else "consumerPid"
-        theirs_key = "consumerPid" if tp.role is Role.PROVIDER else "providerPid"
-        if body.get(own_key) != tp.id:
-            raise Refused(f"{own_key} {body.get(own_key)} does not match the process {pid}")
-        theirs = tp.consumer_pid if tp.role is Role.PROVIDER else tp.provider_pid
-        if theirs is not None and body.get(theirs_key) != theirs:
-            raise Refused(f"{theirs_key} {body.get(theirs_key)} does not match the process {pid}")
-        msg_id = body.get("@id")
-        if isinstance(msg_id, str) and replay.seen_message(tx, tp.id, msg_id):
-            return tp
-        state = t.TRANSFER.apply(tp.state, message, tp.role.other)
-        now = ctx.clock()
-        tp = tp.evolve(state=state, updated_at=now)
-        if theirs is None:
-            tp = tp.evolve(provider_pid=body["providerPid"])
-        if (
-            message == t.START
-            and tp.role is Role.CONSUMER
-            and isinstance(body.get("dataAddress"), dict)
-        ):
-            tp = tp.evolve(data_address=body["dataAddress"])
-        if message in (t.TERMINATE, t.SUSPEND) and (body.get("code") or body.get("reason")):
-            detail = "; ".join(m.reasons(body))
-            tp = tp.evolve(
-                error=f"{message} from the counterparty"
-                + (f" ({body['code']})" if body.get("code") else "")
-                + (f": {detail}" if detail else "")
-            )
-        transfer_rows.update_transfer(tx, tp)
-        history.record_event(
-            tx,
-            tp.id,
-            at=now,
-            direction="in",
-            message=message,
-            state=state,
-            detail=tp.error if message in (t.TERMINATE, t.SUSPEND) else None,
+    return process.receive(ctx, KIND_OF, principal, pid, message, body)
+
+
+def _effects(ctx: NodeContext, tx: Tx, tp: Transfer, message: str, body: m.Json) -> Transfer:
+    """What a transfer message carries besides its transition: the data address of a start,
+    the reason of a termination or suspension."""
+    if (
+        message == t.START
+        and tp.role is Role.CONSUMER
+        and isinstance(body.get("dataAddress"), dict)
+    ):
+        tp = tp.evolve(data_address=body["dataAddress"])
+    if message in (t.TERMINATE, t.SUSPEND) and (body.get("code") or body.get("reason")):
+        detail = "; ".join(m.reasons(body))
+        tp = tp.evolve(
+            error=f"{message} from the counterparty"
+            + (f" ({body['code']})" if body.get("code") else "")
+            + (f": {detail}" if detail else "")
         )
-        if isinstance(msg_id, str):
-            replay.remember_message(tx, tp.id, msg_id, now)
-        if state in t.TRANSFER.terminal:
-            outbox_rows.drop_pending(tx, tp.id, f"process {state}")
-        else:
-            _run_script(ctx, tx, tp, state)
-        return transfer_rows.get_transfer(tx, tp.id) or tp
+    return tp
 
 
 # --- acting -----------------------------------------------------------------------------------
@@ -278,13 +250,7 @@ def _run_script(ctx: NodeContext, tx: Tx, tp: Transfer, trigger: str) -> Transfe
 def perform(
     ctx: NodeContext, tx: Tx, tp: Transfer, actions: Iterable[str], reason: str | None = None
 ) -> Transfer:
-    delay = 0.0
-    for action in actions:
-        if action.startswith("delay:"):
-            delay += float(action.split(":", 1)[1])
-            continue
-        tp = _act(ctx, tx, tp, action, delay, reason)
-    return tp
+    return process.perform(ctx, tx, tp, actions, _act, reason)
 
 
 def _act(
@@ -492,3 +458,14 @@ def receive_initial(
 ) -> tuple[Transfer, bool]:
     """The message that opens a transfer: the consumer's request."""
     return receive_request(ctx, principal, body)
+
+
+KIND_OF: process.Kind[Transfer] = process.Kind(
+    machine=t.TRANSFER,
+    load=_owned,
+    save=transfer_rows.update_transfer,
+    reload=transfer_rows.get_transfer,
+    effects=_effects,
+    script=_run_script,
+    detailed=frozenset({t.TERMINATE, t.SUSPEND}),
+)
