@@ -121,31 +121,6 @@ def test_help_is_useful() -> None:
     assert "--database" in out.stdout and "postgresql://" in out.stdout
 
 
-def test_demo_once_succeeds(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "trustspace", "demo", "--once", "--size-mib", "2", "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert (
-        "sha256 verified" in out.stdout and "FINALIZED" in out.stdout and "COMPLETED" in out.stdout
-    )
-    assert "provider http://127.0.0.1:" in out.stdout
-    assert "operator onboarded provider" in out.stdout
-    assert "operator onboarded consumer" in out.stdout
-    assert "spatial CN-SH eq CN" in out.stdout  # the region from the consumer's credential
-    assert "federated search 'sensor readings' finds 1 dataset(s)" in out.stdout
-    assert "operator approved: listed, registration certificate" in out.stdout
-    assert "trade certificate issued for 1 agreement(s)" in out.stdout
-    assert "-> RELEASED" in out.stdout and "'plant-0'" in out.stdout
-    assert "plant-x'" not in out.stdout  # one machine: suppressed
-    assert "-> REFUSED" in out.stdout and "may not be grouped on" in out.stdout
-    assert (
-        "machines, ROUND(AVG(temperature), 1) AS mean FROM readings\n   -> RELEASED\n      (the total"
-        in out.stdout
-    )
-
-
 def test_settings_command_shows_sources(tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text('participant_id = "from-file"\nport = 9001\nmanagement_key = "s3cret"\n')
