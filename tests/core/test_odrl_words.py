@@ -177,3 +177,12 @@ def test_no_permission_and_no_condition_are_said_too() -> None:
 def test_an_unreadable_structure_is_an_error() -> None:
     with pytest.raises(PolicyError):
         describe_offer({"permission": ["use"]})
+
+
+def test_docs_show_the_words_the_catalog_prints() -> None:
+    from pathlib import Path
+
+    from trustspace.cli.demo import DEMO_TERMS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
+    assert "```\n" + "\n".join(describe_offer(DEMO_TERMS)) + "\n```" in docs
