@@ -121,31 +121,6 @@ def test_help_is_useful() -> None:
     assert "--database" in out.stdout and "postgresql://" in out.stdout
 
 
-def test_demo_once_succeeds(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "trustspace", "demo", "--once", "--size-mib", "2", "--dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert (
-        "sha256 verified" in out.stdout and "FINALIZED" in out.stdout and "COMPLETED" in out.stdout
-    )
-    assert "provider http://127.0.0.1:" in out.stdout
-    assert "operator onboarded provider" in out.stdout
-    assert "operator onboarded consumer" in out.stdout
-    assert "spatial CN-SH eq CN" in out.stdout  # the region from the consumer's credential
-    assert "federated search 'sensor readings' finds 1 dataset(s)" in out.stdout
-    assert "operator approved: listed, registration certificate" in out.stdout
-    assert "trade certificate issued for 1 agreement(s)" in out.stdout
-    assert "-> RELEASED" in out.stdout and "'plant-0'" in out.stdout
-    assert "plant-x'" not in out.stdout  # one machine: suppressed
-    assert "-> REFUSED" in out.stdout and "may not be grouped on" in out.stdout
-    assert (
-        "machines, ROUND(AVG(temperature), 1) AS mean FROM readings\n   -> RELEASED\n      (the total"
-        in out.stdout
-    )
-
-
 def test_settings_command_shows_sources(tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text('participant_id = "from-file"\nport = 9001\nmanagement_key = "s3cret"\n')
@@ -164,3 +139,46 @@ def test_settings_command_shows_sources(tmp_path: Path) -> None:
     assert "9002" in lines["port"] and "TRUSTSPACE_PORT" in lines["port"]
     assert "0.0.0.0" in lines["host"] and "flag" in lines["host"]
     assert "s3cret" not in out.stdout and "***" in lines["management_key"]
+
+
+def test_catalog_shows_the_terms_in_words_and_the_odrl_with_json(
+    space: Space, tmp_path: Path
+) -> None:
+    from trustspace.cli.demo import DEMO_TERMS
+
+    p, c = space.provider, space.consumer
+    data = tmp_path / "readings.csv"
+    data.write_text("id,value\n1,2\n")
+    terms = tmp_path / "terms.json"
+    terms.write_text(json.dumps(DEMO_TERMS))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text("{}")
+    out = run(p.url, p.key, "publish", str(data), "--title", "Readings", "--policy", str(terms))
+    assert out.returncode == 0, out.stderr + out.stdout
+    published = json.loads(out.stdout)
+
+    out = run(c.url, c.key, "catalog", p.dsp)
+    assert out.returncode == 0, out.stderr + out.stdout
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    assert "catalog of provider: 1 dataset(s)" in lines
+    assert f"Readings  {published['id']}" in lines
+    assert "formats: HttpData-PULL" in lines
+    assert f"offer {published['offerId']}" in lines, out.stdout
+    at = lines.index(f"offer {published['offerId']}")
+    assert lines[at + 1 : at + 5] == [
+        "Use: AI training only",
+        "Consumers in: China (CN)",
+        "At most 3 downloads",
+        "Within 30 days of the agreement",
+    ]
+    assert "lteq" not in out.stdout and "leftOperand" not in out.stdout
+
+    out = run(c.url, c.key, "catalog", p.dsp, "--json")
+    assert out.returncode == 0, out.stderr + out.stdout
+    catalog = json.loads(out.stdout)  # one JSON document, nothing else on stdout
+    (dataset,) = catalog["dataset"]
+    (offer,) = dataset["hasPolicy"]
+    assert offer["@type"] == "Offer" and offer["permission"] == DEMO_TERMS["permission"]
+
+    out = run(c.url, c.key, "catalog", "http://127.0.0.1:9/dsp/2025-1")
+    assert out.returncode != 0 and out.stdout.strip(), out.stdout

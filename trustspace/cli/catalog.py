@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from trustspace.cli.common import call, console, fail, key_option, node_option, show
+from trustspace.cli.common import call, fail, key_option, node_option, show
+from trustspace.core.odrl import PolicyError
+from trustspace.core.odrl.vocab import TRUSTSPACE
+from trustspace.core.odrl.words import describe_offer, money_words
+
+PRICE_KEY = TRUSTSPACE + "price"  # as trustspace.services.catalog lists a dataset's price
 
 
 @click.command()
@@ -83,16 +87,34 @@ def publish(
 @key_option
 @click.argument("address")
 @click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
-def catalog(node: str, key: str, address: str, provider_id: str | None) -> None:
-    """Show the catalog of the provider at ADDRESS (its DSP base URL)."""
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the DCAT/ODRL catalog as one JSON document."
+)
+def catalog(node: str, key: str, address: str, provider_id: str | None, as_json: bool) -> None:
+    """Show the catalog of the provider at ADDRESS (its DSP base URL): each dataset, its offers
+    and their terms in plain words (the ODRL itself with --json)."""
     data = call(node, key, "POST", "/api/catalog", {"address": address, "providerId": provider_id})
-    table = Table("dataset", "title", "offers", "formats")
-    for d in data.get("dataset", []):
-        table.add_row(
-            d["@id"],
-            str(d.get("title", "")),
-            ", ".join(o["@id"] for o in d.get("hasPolicy", [])),
-            ", ".join(x["format"] for x in d.get("distribution", [])),
-        )
-    console.print(f"catalog of [bold]{data.get('participantId')}[/bold]")
-    console.print(table)
+    if as_json:
+        show(data)
+        return
+    datasets = data.get("dataset", [])
+    click.echo(f"catalog of {data.get('participantId')}: {len(datasets)} dataset(s)")
+    for d in datasets:
+        click.echo("")
+        click.echo(f"{d.get('title') or '(untitled)'}  {d['@id']}")
+        formats = ", ".join(x["format"] for x in d.get("distribution", []))
+        click.echo(f"  formats: {formats or 'none'}")
+        price = d.get(PRICE_KEY)
+        if isinstance(price, dict) and "amount" in price:
+            click.echo(f"  listed price: {money_words(price['amount'], price.get('currency'))}")
+        for offer in d.get("hasPolicy", []):
+            click.echo(f"  offer {offer.get('@id')}")
+            for line in _terms(offer):
+                click.echo(f"    {line}")
+
+
+def _terms(offer: dict[str, Any]) -> list[str]:
+    try:
+        return describe_offer(offer)
+    except PolicyError as exc:
+        return [f"(the terms cannot be read: {exc}; see them with --json)"]

@@ -1,8 +1,13 @@
-"""``trustspace demo``: two real nodes on loopback and the whole DSP flow.
+"""``trustspace demo``: a whole data space on loopback, told in business words.
 
-The provider and the consumer run as separate processes with their own SQLite
-files and keys; they trust each other through generated trust lists.  The demo
-drives them only through their management APIs, like any user would.
+What it starts is ``DESCRIPTION`` (README.md, docs/cli.md, docs/operator.md and ``demo --help``
+say the same; a test keeps them in step).  Every node is a separate process with its own SQLite
+file and key; the demo drives them only through their management APIs, like any user would.
+
+Its rules: the folder it creates is removed when it ends, however it ends (success, failure,
+Ctrl-C, SIGTERM), unless ``--keep``; a folder given with ``--dir`` is never removed.  The
+default output speaks of offers, contracts and downloads; message types, process states, ids,
+pids and ODRL operators appear only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +31,7 @@ from rich.console import Console
 
 from trustspace.cli.client import ApiError, ManagementClient
 from trustspace.cli.progress import download_with_progress
+from trustspace.core.odrl.words import describe_offer, purpose_words
 from trustspace.trust.keys import NodeKey
 
 
@@ -155,51 +163,96 @@ DEMO_TERMS = {
 }
 
 
-def run_demo(console: Console, *, once: bool, workdir: Path | None, size_mib: int) -> int:
+DESCRIPTION = (
+    "four nodes on loopback, an operator that runs the space and a provider, a consumer and an"
+    " assessor that it onboards as members"
+)
+
+
+class Say:
+    """The demo's voice: ``say`` for everyone, ``detail`` only with ``--verbose``."""
+
+    def __init__(self, console: Console, verbose: bool) -> None:
+        self.console = console
+        self.verbose = verbose
+
+    def __call__(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False)
+
+    def detail(self, text: str) -> None:
+        if self.verbose:
+            self(text)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(
+    console: Console,
+    *,
+    once: bool,
+    workdir: Path | None,
+    size_mib: int,
+    keep: bool = False,
+    verbose: bool = False,
+) -> int:
+    say = Say(console, verbose)
     root = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
-    operator = DemoNode(
-        "operator",
-        root,
-        {"TRUSTSPACE_ROLE": "operator", "TRUSTSPACE_CRAWL_INTERVAL": "0",
-         "TRUSTSPACE_OPERATOR_REFRESH": "1"},
-    )  # fmt: skip
-    members = {"TRUSTSPACE_OPERATORS": f"operator={operator.url}",
-               "TRUSTSPACE_OPERATOR_REFRESH": "1"}  # fmt: skip
-    provider, consumer = DemoNode("provider", root, members), DemoNode("consumer", root, members)
-    assessor = DemoNode("assessor", root, members)
-    nodes = (operator, provider, consumer, assessor)
+    nodes: list[DemoNode] = []
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     try:
+        say(f"trustspace demo data space: {DESCRIPTION}.")
+        operator = DemoNode(
+            "operator",
+            root,
+            {"TRUSTSPACE_ROLE": "operator", "TRUSTSPACE_CRAWL_INTERVAL": "0",
+             "TRUSTSPACE_OPERATOR_REFRESH": "1"},
+        )  # fmt: skip
+        members = {"TRUSTSPACE_OPERATORS": f"operator={operator.url}",
+                   "TRUSTSPACE_OPERATOR_REFRESH": "1"}  # fmt: skip
+        nodes = [operator, *(DemoNode(n, root, members) for n in ("provider", "consumer"))]
+        nodes.append(DemoNode("assessor", root, members))
+        _, provider, consumer, assessor = nodes
         for node in nodes:
             node.start([])
         for node in nodes:
             node.wait_ready()
         for node in nodes:
-            console.print(
-                f"[bold]{node.name}[/bold] {node.url}  (DSP {node.dsp}, log {node.dir / 'node.log'})"
-            )
-        _onboard(console, operator, provider, sector="manufacturing", region="CN-GD")
-        _onboard(console, operator, consumer, sector="technology", region="CN-SH")
-        _onboard(console, operator, assessor, sector="public", region="CN-BJ", roles=["assessor"])
-        _flow(console, root, provider, consumer, size_mib)
-        _list(console, operator, provider, assessor)
-        _discover(console, operator, consumer)
-        _compute(console, root, provider, consumer)
-        console.print("[green]demo complete: the data arrived intact[/green]")
+            say(f"{node.name} {node.url}")
+            pid = node.proc.pid if node.proc is not None else None
+            say.detail(f"   pid {pid}, DSP {node.dsp}, log {node.dir / 'node.log'}")
+        _onboard(say, operator, provider, sector="manufacturing", region="CN-GD")
+        _onboard(say, operator, consumer, sector="technology", region="CN-SH")
+        _onboard(say, operator, assessor, sector="public", region="CN-BJ", roles=["assessor"])
+        _flow(say, root, provider, consumer, size_mib)
+        _list(say, operator, provider, assessor)
+        _discover(say, operator, consumer)
+        _compute(say, root, provider, consumer)
+        say("demo complete: the data arrived intact")
         if not once:
-            console.print("The nodes keep running; press Ctrl-C to stop them.")
+            say("The nodes keep running; press Ctrl-C to stop them.")
             keys = "  ".join(f"{n.name} {n.key}" for n in nodes)
-            console.print(f"  management keys: {keys}")
+            say(f"  management keys: {keys}")
             while True:
                 time.sleep(3600)
         return 0
     except ApiError as exc:
-        console.print(f"[red]demo failed:[/red] {exc}")
+        say(f"demo failed: {exc}")
+        if workdir is None and not keep:
+            say("(run it again with --keep to keep the nodes' logs)")
         return 1
     except KeyboardInterrupt:
+        say("stopped")
         return 0
     finally:
         for node in nodes:
             node.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if workdir is None and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            say(f"the demo's files are kept in {root}")
 
 
 def demo_uscc(body: str = "91440300MA5G0000") -> str:
@@ -211,7 +264,7 @@ def demo_uscc(body: str = "91440300MA5G0000") -> str:
 
 
 def _onboard(
-    console: Console,
+    say: Say,
     operator: DemoNode,
     member: DemoNode,
     *,
@@ -242,10 +295,7 @@ def _onboard(
             if time.monotonic() > deadline:
                 raise ApiError(f"{member.name} received no membership credential")
             time.sleep(0.2)
-    console.print(
-        f"0. operator onboarded [bold]{member.name}[/bold] ({region}, {sector}):"
-        " membership credential issued"
-    )
+    say(f"0. operator onboarded {member.name} ({region}, {sector}): membership credential issued")
 
 
 def _reports(listing: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +315,7 @@ def _reports(listing: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _list(console: Console, operator: DemoNode, provider: DemoNode, assessor: DemoNode) -> None:
+def _list(say: Say, operator: DemoNode, provider: DemoNode, assessor: DemoNode) -> None:
     """Listing: submit, assessor review, approval with a registration certificate; and the
     trade certificate of the agreement just concluded."""
     with (
@@ -274,7 +324,8 @@ def _list(console: Console, operator: DemoNode, provider: DemoNode, assessor: De
     ):
         dataset = p.call("GET", "/api/datasets")[0]
         listing = p.call("POST", f"/api/datasets/{dataset['id']}/listing", {})
-        console.print(f"8. provider submitted the product for listing: {listing['status']}")
+        say("8. the provider submitted the product to the operator for listing")
+        say.detail(f"   listing {listing['id']}: {listing['status']}")
         assessed = _as_member(
             assessor,
             operator,
@@ -282,16 +333,19 @@ def _list(console: Console, operator: DemoNode, provider: DemoNode, assessor: De
             f"/operator/listings/{listing['id']}/assessment",
             _reports(listing),
         )
-        console.print(f"   assessor attached compliance and quality reports: {assessed['status']}")
+        say("   the assessor attached compliance and quality reports")
+        say.detail(f"   listing: {assessed['status']}")
         listed = o.call("POST", f"/api/operator/listings/{listing['id']}/approve", {})
-        console.print(
-            f"   operator approved: {listed['status']}, registration certificate"
-            f" {len(listed['certificate'])} bytes (verify with: trustspace verify CERT --keys"
-            f" {operator.url})"
+        say(
+            "   the operator approved the listing and issued a registration certificate"
+            f" (anyone can check it: trustspace verify CERT --keys {operator.url})"
+        )
+        say.detail(
+            f"   listing: {listed['status']}, certificate {len(listed['certificate'])} bytes"
         )
         p.call("POST", "/api/certificates/trades", {})  # the node may have reported already
         trades = [c for c in p.call("GET", "/api/certificates") if c["kind"] == "trade"]
-        console.print(f"   trade certificate issued for {len(trades)} agreement(s)")
+        say(f"   the operator certified the trade: {len(trades)} trade certificate(s)")
 
 
 def _as_member(member: DemoNode, operator: DemoNode, method: str, path: str, body: Any) -> Any:
@@ -300,19 +354,19 @@ def _as_member(member: DemoNode, operator: DemoNode, method: str, path: str, bod
         return m.call("POST", "/api/operator-call", {"method": method, "path": path, "body": body})
 
 
-def _discover(console: Console, operator: DemoNode, consumer: DemoNode) -> None:
+def _discover(say: Say, operator: DemoNode, consumer: DemoNode) -> None:
     with (
         ManagementClient(operator.url, operator.key) as o,
         ManagementClient(consumer.url, consumer.key) as c,
     ):
         crawled = o.call("POST", "/api/operator/crawl", {})
         found = c.call("POST", "/api/search", {"q": "sensor readings", "region": "CN"})
-    console.print(
+    say(
         f"9. operator crawled {crawled['members']} member catalog(s);"
         f" federated search 'sensor readings' finds {found['count']} dataset(s):"
     )
     for r in found["results"]:
-        console.print(f"   {r['title']} from {r['providerId']} ({r['sector']}, {r['region']})")
+        say(f"   {r['title']} from {r['providerId']} ({r['sector']}, {r['region']})")
 
 
 COMPUTE_RULE: dict[str, Any] = {
@@ -325,7 +379,7 @@ COMPUTE_RULE: dict[str, Any] = {
 }
 
 
-def _compute(console: Console, root: Path, provider: DemoNode, consumer: DemoNode) -> None:
+def _compute(say: Say, root: Path, provider: DemoNode, consumer: DemoNode) -> None:
     """Usable but invisible: a compute-only product; the consumer's SQL runs at the provider and
     only guarded aggregates come back."""
     data = root / "machine-temperatures.csv"
@@ -345,8 +399,8 @@ def _compute(console: Console, root: Path, provider: DemoNode, consumer: DemoNod
                      {"address": provider.dsp, "datasetId": published["id"]})  # fmt: skip
         neg = c.wait(f"/api/negotiations/{neg['id']}", ["FINALIZED"])
         if neg["state"] != "FINALIZED":
-            raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
-        console.print("10. compute-to-data on a compute-only product (raw rows never leave):")
+            raise ApiError(f"the consumer's request for a contract was refused: {neg.get('error')}")
+        say("10. compute-to-data on a compute-only product (raw rows never leave):")
         notes = {
             0: "(plant-x, one machine, is below the group minimum: suppressed)",
             1: "(the total minus the plants above would be the one machine of plant-x: withheld)",
@@ -358,13 +412,15 @@ def _compute(console: Console, root: Path, provider: DemoNode, consumer: DemoNod
             "SELECT machine_id, temperature FROM readings",
         )):  # fmt: skip
             job = _job(c, neg["agreementId"], query)
-            console.print(f"   {query}\n   -> {job['state']}", highlight=False)
-            if job["state"] == "RELEASED":
+            released = job["state"] == "RELEASED"
+            say(f"   {query}\n   -> {'result released' if released else 'refused'}")
+            say.detail(f"      job {job['id']}: {job['state']}")
+            if released:
                 for row in job["result"]["rows"]:
-                    console.print(f"      {row}", highlight=False)
-                console.print(f"      {notes[i]}", highlight=False)
+                    say(f"      {row}")
+                say(f"      {notes[i]}")
             else:
-                console.print(f"      {job['reason']}", highlight=False)
+                say(f"      {job['reason']}")
 
 
 def _job(c: ManagementClient, agreement_id: str, query: str) -> dict[str, Any]:
@@ -393,15 +449,24 @@ def _catalog(c: ManagementClient, address: str) -> dict[str, Any]:
             time.sleep(0.3)
 
 
-def _step(console: Console, kind: str, event: dict[str, Any]) -> None:
+def _step(say: Say, kind: str, event: dict[str, Any]) -> None:
     arrow = {"in": "<-", "out": "->"}.get(event["direction"], "  ")
     detail = f"  ({event['detail']})" if event.get("detail") else ""
-    console.print(f"   {kind} {arrow} {event['message']:<42} [bold]{event['state']}[/bold]{detail}")
+    say.detail(f"   {kind} {arrow} {event['message']:<42} {event['state']}{detail}")
 
 
-def _flow(
-    console: Console, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int
-) -> None:
+# Where the provider checked the terms, in words (the decision log's ``point``).
+WHEN = {
+    "negotiation": "before agreeing to the contract",
+    "transfer": "before starting the transfer",
+    "dataplane": "at the download",
+    "monitor": "while the transfer ran",
+    "compute": "before running a query",
+    "compute-release": "before releasing a result",
+}
+
+
+def _flow(say: Say, root: Path, provider: DemoNode, consumer: DemoNode, size_mib: int) -> None:
     sample = root / "sensor-readings.csv"
     expected = sample_csv(sample, size_mib)
     with (
@@ -425,20 +490,23 @@ def _flow(
                 },
             },
         )
-        console.print(
-            f"1. provider published dataset {published['id']} ({published['size']} bytes, sha256 {published['sha256'][:16]}...)"
+        say(
+            f"1. the provider published 'Sensor readings 2026'"
+            f" ({published['size'] / (1 << 20):.1f} MiB) with these terms:"
         )
-        console.print(
-            "   terms: AI training only, consumers verified in CN, 3 downloads within 30 days"
-        )
+        for line in describe_offer(DEMO_TERMS):
+            say(f"     {line}")
+        say.detail(f"   dataset {published['id']}, sha256 {published['sha256']}")
+        say.detail(f"   ODRL: {json.dumps(DEMO_TERMS)}")
         cat = _catalog(c, provider.dsp)
         datasets = cat.get("dataset", [])
-        console.print(f"2. consumer read the provider's catalog: {len(datasets)} dataset(s)")
+        say(f"2. the consumer read the provider's catalog: {len(datasets)} dataset(s)")
         entry = next((d for d in datasets if d["@id"] == published["id"]), None)
         if entry is None:
             raise ApiError("the published dataset is not in the catalog")
         offer = entry["hasPolicy"][0]
-        console.print(f"3. negotiating offer {offer['@id']}")
+        say("3. the consumer asked for a contract on these terms")
+        say.detail(f"   offer {offer['@id']}")
         neg = c.call(
             "POST",
             "/api/negotiations",
@@ -447,43 +515,44 @@ def _flow(
         neg = c.wait(
             f"/api/negotiations/{neg['id']}",
             ["FINALIZED"],
-            on_event=lambda e: _step(console, "negotiation", e),
+            on_event=lambda e: _step(say, "negotiation", e),
         )
         if neg["state"] != "FINALIZED":
-            raise ApiError(f"negotiation ended {neg['state']}: {neg.get('error')}")
-        console.print(f"   agreement {neg['agreementId']}")
+            raise ApiError(f"the consumer's request for a contract was refused: {neg.get('error')}")
+        say("   the provider agreed: the contract is concluded")
+        say.detail(f"   agreement {neg['agreementId']}")
+        purpose = "ai-training"
         tp = c.call(
             "POST",
             "/api/transfers",
-            {
-                "agreementId": neg["agreementId"],
-                "format": "HttpData-PULL",
-                "purpose": "ai-training",
-            },
+            {"agreementId": neg["agreementId"], "format": "HttpData-PULL", "purpose": purpose},
         )
-        console.print("4. requesting a transfer for the purpose ai-training")
+        say(f"4. the consumer asked for the data, for {purpose_words(purpose)}")
         tp = c.wait(
             f"/api/transfers/{tp['id']}",
             ["STARTED"],
-            on_event=lambda e: _step(console, "transfer", e),
+            on_event=lambda e: _step(say, "transfer", e),
         )
         if tp["state"] != "STARTED":
-            raise ApiError(f"transfer ended {tp['state']}: {tp.get('error')}")
+            raise ApiError(f"the consumer's request for the data was refused: {tp.get('error')}")
         out = root / "downloads" / sample.name
         out.parent.mkdir(exist_ok=True)
-        console.print(f"5. downloading from {tp['endpoint']}")
+        say("5. the provider let the consumer download it")
+        say.detail(f"   from {tp['endpoint']}")
         try:
-            result = download_with_progress(console, tp["endpoint"], tp["authorization"], out)
+            result = download_with_progress(say.console, tp["endpoint"], tp["authorization"], out)
         except Exception as exc:
-            raise ApiError(f"download failed: {exc}") from exc
+            raise ApiError(f"the download failed: {exc}") from exc
         advertised = (entry.get("checksum") or {}).get("checksumValue")
         if result.sha256 != expected or advertised != expected:
             raise ApiError(f"checksum mismatch: got {result.sha256}, expected {expected}")
-        console.print(f"6. sha256 verified: {result.sha256}")
+        say("6. the data arrived intact: its checksum matches the one in the catalog")
+        say.detail(f"   sha256 verified: {result.sha256}")
         log = p.call("GET", f"/api/decisions?agreement={neg['agreementId']}")
         for d in reversed(log):
-            console.print(
-                f"   policy decision at {d['point']:<10} {d['decision']}: {d['reasons'][0]}"
-            )
+            verdict = "allowed" if d["decision"] == "permit" else "refused: " + d["reasons"][0]
+            say(f"   the provider checked the terms {WHEN.get(d['point'], d['point'])}: {verdict}")
+            say.detail(f"   policy decision at {d['point']:<10} {d['decision']}: {d['reasons'][0]}")
         tp = c.call("POST", f"/api/transfers/{tp['id']}/complete", {})
-        console.print(f"7. transfer {tp['state']}")
+        say("7. the consumer confirmed receipt: the transfer is complete")
+        say.detail(f"   transfer {tp['state']}")

@@ -143,11 +143,22 @@ def show_settings(config: Path | None, **flags: Any) -> None:
     "--dir",
     "workdir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the demo nodes (default: a new temporary folder).",
+    help="Folder for the demo nodes, kept afterwards (default: a new temporary folder, removed "
+    "when the demo ends).",
 )
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (nodes' data and logs).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show protocol detail: message types, states, ids, pids, ODRL.")  # fmt: skip
 @click.option("--size-mib", default=32, show_default=True, help="Size of the sample dataset.")
-def demo(once: bool, workdir: Path | None, size_mib: int) -> None:
-    """Start a provider and a consumer node and run catalog -> contract -> transfer -> download."""
+def demo(once: bool, workdir: Path | None, keep: bool, verbose: bool, size_mib: int) -> None:
+    """Run the demo data space: four nodes on loopback, an operator that runs the space and a
+    provider, a consumer and an assessor that it onboards as members. They publish, agree a
+    contract, transfer and check the data, list and certify the product, search the space, and
+    compute on data that never leaves the provider. The folder is removed at the end unless
+    --keep or --dir; --verbose adds the protocol detail."""
     from trustspace.cli.demo import run_demo
 
-    sys.exit(run_demo(console, once=once, workdir=workdir, size_mib=size_mib))
+    code = run_demo(
+        console, once=once, workdir=workdir, size_mib=size_mib, keep=keep, verbose=verbose
+    )
+    sys.exit(code)

@@ -24,16 +24,35 @@ def policy() -> None:
               help="The request: who asks to do what with which asset (JSON or Turtle).")  # fmt: skip
 @click.option("--sotw", "sotw_file", type=click.Path(path_type=Path),
               help="The state of the world (JSON or Turtle); default: just the current time.")  # fmt: skip
-def policy_eval(policy_file: Path, request_file: Path, sotw_file: Path | None) -> None:
-    """Print the compliance report; exit 0 for permit, 1 for deny, 2 for invalid input."""
-    from trustspace.cli.policyfiles import evaluate_files
+@click.option("--assignee", help="An offer's consumer (default: the request's assignee).")
+@click.option("--target", help="An offer's dataset (default: the request's target).")
+@click.option("--assigner", help="An offer's provider (default: 'provider').")
+def policy_eval(
+    policy_file: Path,
+    request_file: Path,
+    sotw_file: Path | None,
+    assignee: str | None,
+    target: str | None,
+    assigner: str | None,
+) -> None:
+    """Print the compliance report; exit 0 for permit, 1 for deny, 2 for invalid input.
+
+    The policy may be an agreement, a set, or an offer as `publish --policy` takes it: an offer
+    is evaluated as the agreement it would become, with --assignee, --target and --assigner
+    (or the request's assignee and target) as its parties.
+    """
+    from trustspace.cli.policyfiles import Parties, evaluate_files
     from trustspace.core.odrl import PolicyError
 
     try:
-        report = evaluate_files(policy_file, request_file, sotw_file)
+        report, note = evaluate_files(
+            policy_file, request_file, sotw_file, Parties(assigner, assignee, target)
+        )
     except PolicyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if note:
+        click.echo(f"note: {note}", err=True)
     show(report)
     sys.exit(0 if report["decision"] == "permit" else 1)
 
