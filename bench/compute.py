@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.compute import Rule, check, parse_rule
 from trustspace.core.compute.release import candidates
 from trustspace.dataplane.audit import audit, load

@@ -26,7 +26,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from trustspace.cli.demo import DemoNode  # noqa: E402
+from trustspace.cli.localnode import DemoNode  # noqa: E402
 from trustspace.dataplane.client import download, sha256_file  # noqa: E402
 
 NGINX = Path("/usr/sbin/nginx")

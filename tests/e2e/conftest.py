@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.trust.keys import NodeKey
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 BODY = 100 << 20
 GROWTH_LIMIT = 50 << 20

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Space, make_space
 from tests.e2e.flow import negotiate, publish
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 RULE = {
     "table": "visits",

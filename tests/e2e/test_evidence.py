@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.flow import publish
 from tests.e2e.test_operator import Space, _negotiate, _start, _wait_directory, onboard
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.evidence import chain
 
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from tests.e2e.conftest import PG_ADMIN
 from trustspace import settings
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.jsondoc import MAX_DEPTH
 from trustspace.dataplane.server import MAX_API_BODY
 from trustspace.node import Node

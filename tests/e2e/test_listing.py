@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_operator import _negotiate, _wait_directory, onboard, reports_for
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

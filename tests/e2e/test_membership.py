@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import run
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.registry import uscc_check_char
 
 

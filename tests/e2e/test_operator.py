@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.flow import fetch, publish
 from trustspace.cli.client import ApiError
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.registry import uscc_check_char
 from trustspace.dataplane.client import DownloadError
 from trustspace.trust.keys import NodeKey

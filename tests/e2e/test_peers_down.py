@@ -17,7 +17,8 @@ import pytest
 
 from tests.e2e.conftest import make_space
 from tests.e2e.flow import negotiate, publish
-from trustspace.cli.demo import COMPUTE_RULE, DemoNode, demo_uscc, free_port
+from trustspace.cli.demo import COMPUTE_RULE
+from trustspace.cli.localnode import DemoNode, demo_uscc, free_port
 from trustspace.trust.keys import NodeKey
 
 APPLICATION = {"operator": "down", "legalName": "X Co., Ltd.", "registrationNumber": demo_uscc(),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.cli.client import ApiError, ManagementClient
-from trustspace.cli.demo import free_port
+from trustspace.cli.localnode import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 WINDOW = 3.0
 ROWS = 20

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 LIMIT = 20
 

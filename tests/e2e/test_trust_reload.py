@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.test_cli import run
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 
 
 def test_a_participant_added_to_the_trust_list_is_accepted_without_a_restart(

@@ -20,7 +20,8 @@ import pytest
 
 from tests.e2e.flow import fetch, publish
 from trustspace.cli.client import ApiError
-from trustspace.cli.demo import DEMO_TERMS, DemoNode
+from trustspace.cli.demo import DEMO_TERMS
+from trustspace.cli.localnode import DemoNode
 from trustspace.dataplane.client import DownloadError
 
 TERMS = DEMO_TERMS  # AI training only, verified in CN, 3 downloads within 30 days

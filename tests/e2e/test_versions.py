@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import Space
 from tests.e2e.flow import negotiate, publish, start_transfer
 from tests.e2e.test_listing import cli
-from trustspace.cli.demo import DemoNode
+from trustspace.cli.localnode import DemoNode
 from trustspace.core.fileset import FILESET_MEDIA_TYPE
 from trustspace.dataplane.client import DownloadError
 from trustspace.dataplane.fileset import download_version, fetch_manifest
