@@ -6,7 +6,7 @@ error text, the rows, their count and order — is the same whether or not any o
 the data, except for what an aggregate over a large enough group, with its noise, shows.
 """
 
-from trustspace.core.compute.guard import DEFAULT_LIMITS, Limits, check
+from trustspace.core.compute.guard import check
 from trustspace.core.compute.plan import GROUP_KEY, GROUP_SIZE, Order, Output, Plan
 from trustspace.core.compute.rule import (
     DEFAULT_DP,
@@ -17,6 +17,7 @@ from trustspace.core.compute.rule import (
     parse_rule,
     with_privacy_default,
 )
+from trustspace.core.compute.syntax import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "DEFAULT_DP",

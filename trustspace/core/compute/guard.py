@@ -35,31 +35,31 @@ anything but :class:`GuardError`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.tokenizer_core import Token, TokenType
 
-from trustspace.core.compute.plan import Order, Output, Plan, column
+from trustspace.core.compute.formula import formula
+from trustspace.core.compute.plan import Order, Output, Plan
 from trustspace.core.compute.rule import GuardError, Rule
-
-MAX_PARENS = 16  # sqlglot's parser recurses per level; deeper nesting is refused before parsing
-MAX_DEPTH = 32  # nesting of the accepted grammar (connector chains do not count)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How large a query may be; node settings ``compute_max_query_bytes`` and
-    ``compute_max_query_tokens``."""
-
-    max_bytes: int = 16_384
-    max_tokens: int = 2_000
-
-
-DEFAULT_LIMITS = Limits()
+from trustspace.core.compute.scope import Scope
+from trustspace.core.compute.syntax import (
+    DEFAULT_LIMITS,
+    MAX_DEPTH,
+    Limits,
+    bounded_tokens,
+    describe,
+    extra_args,
+    flatten,
+    limit,
+    num,
+    only,
+    output_name,
+    scale,
+    strip_alias,
+    unparen,
+)
 
 _ALLOWED_SELECT_ARGS = {"expressions", "from_", "joins", "where", "group", "order", "limit",
                         "offset"}  # fmt: skip
@@ -88,253 +88,27 @@ def _row_level(col: str, roles: frozenset[str]) -> str:
     return f"SELECT: {col!r} without GROUP BY is a row-level query: {ask}"
 
 
-def _describe(node: exp.Expr) -> str:
-    """A short name for a node in a refusal: the function or construct, never data."""
-    if isinstance(node, exp.Anonymous):
-        return f"function {str(node.this).upper()[:40]}"
-    if isinstance(node, exp.Func):
-        return f"function {node.sql_name()}"
-    if isinstance(node, exp.Subquery | exp.Select | exp.Exists) or node.find(exp.Select):
-        return "a subquery"
-    return node.key.upper()
-
-
-def _extra_args(node: exp.Expr, allowed: set[str]) -> str | None:
-    for key, value in node.args.items():
-        if key not in allowed and value not in (None, False, [], ""):
-            return key
-    return None
-
-
-def _only(node: exp.Expr, allowed: set[str], clause: str) -> None:
-    extra = _extra_args(node, allowed)
-    if extra is not None:
-        raise GuardError(f"{clause}: {_describe(node)} with {extra.upper()} is not allowed")
-
-
-def _unparen(node: exp.Expr) -> exp.Expr:
-    while type(node) is exp.Paren:
-        _only(node, {"this"}, "query")
-        node = node.this
-    return node
-
-
-def _flatten(node: exp.Expr, kind: type[exp.Expr]) -> list[exp.Expr]:
-    """The operands of a chain ``a kind b kind c`` (through parentheses), without recursion."""
-    out: list[exp.Expr] = []
-    stack = [node]
-    while stack:
-        item = _unparen(stack.pop())
-        if type(item) is kind:
-            _only(item, {"this", "expression"}, "WHERE")
-            stack.append(item.expression)
-            stack.append(item.this)
-        else:
-            out.append(item)
-    return out
-
-
-def _bounded_tokens(rule: Rule, sql: str, limits: Limits) -> list[Token]:
-    size = len(sql.encode("utf-8", "surrogatepass"))
-    if size > limits.max_bytes:
-        raise GuardError(f"the query is {size} bytes; at most {limits.max_bytes} are accepted")
-    try:
-        tokens = sqlglot.tokenize(sql, read="duckdb")
-    except (SqlglotError, ValueError, RecursionError) as exc:
-        raise GuardError(f"the query does not parse: {str(exc).splitlines()[0][:200]}") from None
-    if len(tokens) > limits.max_tokens:
-        raise GuardError(
-            f"the query has {len(tokens)} tokens; at most {limits.max_tokens} are accepted"
-            " (use IN (...) instead of long OR chains)"
-        )
-    depth = 0
-    for token in tokens:
-        if token.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
-            depth += 1
-            if depth > MAX_PARENS:
-                raise GuardError(f"the query nests more than {MAX_PARENS} parentheses deep")
-        elif token.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
-            depth -= 1
-    return tokens
-
-
-class _Guard:
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-        self.aliases: dict[str, str] = {}  # lower-case alias or table name -> table
-        self.render: dict[str, str] = {}  # table -> the alias the plan uses (t0, t1, ...)
-        self.keys: list[tuple[str, str]] = []  # (table, column) of GROUP BY, in order
-        self.values: list[exp.Expr] = []
-        self.bounds: list[tuple[float, float]] = []  # per value, under DP
-        self.entity_counted = False
-
-    # --- names -------------------------------------------------------------------------
-    def _name(self, table: str, name: str) -> str | None:
-        """The column's name as the rule spells it (a role column, the entity or a join key),
-        or None."""
-        if table == self.rule.table and name.lower() == self.rule.entity.lower():
-            return self.rule.entity
-        keys = [j.left for j in self.rule.joins] if table == self.rule.table else [
-            j.right for j in self.rule.joins if j.table == table]  # fmt: skip
-        for known in (*self.rule.roles(table), *keys):
-            if known.lower() == name.lower():
-                return known
-        return None
-
-    def _column(self, node: exp.Expr, clause: str) -> tuple[str, str, frozenset[str]]:
-        """(table, column, roles) of a column reference; the entity has no roles."""
-        if type(node) is not exp.Column:
-            raise GuardError(f"{clause}: expected a column, not {_describe(node)}")
-        _only(node, {"this", "table"}, clause)
-        name_node = node.args.get("this")
-        if type(name_node) is not exp.Identifier:
-            raise GuardError(f"{clause}: expected a column, not {_describe(node)}")
-        name = str(name_node.this)
-        qualifier = node.args.get("table")
-        if qualifier is not None:
-            if type(qualifier) is not exp.Identifier:
-                raise GuardError(f"{clause}: a column is qualified by a table of this query")
-            table = self.aliases.get(str(qualifier.this).lower())
-            if table is None:
-                raise GuardError(
-                    f"{clause}: {str(qualifier.this)[:64]!r} is not a table of this query"
-                )
-            owners = [table]
-        else:
-            owners = [t for t in self.render if self._name(t, name) is not None]
-            if len(owners) > 1:
-                raise GuardError(f"{clause}: column {name[:64]!r} is in {' and '.join(owners)};"
-                                 " qualify it with its table")  # fmt: skip
-        table = owners[0] if owners else self.rule.table
-        canonical = self._name(table, name)
-        if canonical is None:
-            raise GuardError(f"{clause}: no column {name[:64]!r} in {table}")
-        return table, canonical, self.rule.roles(table).get(canonical, frozenset())
-
-    def _ref(self, table: str, name: str) -> exp.Column:
-        return column(self.render[table], name)
-
-    # --- FROM and JOIN -----------------------------------------------------------------
-    def _table(self, node: exp.Expr, clause: str) -> tuple[str, str]:
-        if type(node) is not exp.Table:
-            raise GuardError(
-                f"{clause}: only the product's tables may be read, not {_describe(node)}"
-            )
-        extra = _extra_args(node, {"this", "alias"})
-        if extra is not None:
-            raise GuardError(
-                f"{clause}: only the product's tables may be read ({extra.upper()} is not allowed)"
-            )
-        name_node = node.args.get("this")
-        if type(name_node) is not exp.Identifier:
-            what = _describe(name_node) if isinstance(name_node, exp.Expr) else "that"
-            raise GuardError(f"{clause}: only the product's tables may be read, not {what}")
-        alias_node = node.args.get("alias")
-        alias = None
-        if alias_node is not None:
-            if type(alias_node) is not exp.TableAlias or _extra_args(alias_node, {"this"}):
-                raise GuardError(f"{clause}: a table alias is a plain name")
-            alias = str(alias_node.this.this) if type(alias_node.this) is exp.Identifier else None
-            if alias is None:
-                raise GuardError(f"{clause}: a table alias is a plain name")
-        return str(name_node.this), alias or str(name_node.this)
-
-    def sources(self, select: exp.Select) -> None:
-        source = select.args.get("from_")
-        if type(source) is not exp.From or _extra_args(source, {"this"}):
-            raise GuardError(f"the query must read the product table {self.rule.table!r}")
-        name, alias = self._table(source.this, "FROM")
-        if name.lower() != self.rule.table.lower():
-            raise GuardError(
-                f"the query must read the product table {self.rule.table!r}, not {name[:64]}"
-            )
-        self.aliases = {alias.lower(): self.rule.table, self.rule.table.lower(): self.rule.table}
-        self.render = {self.rule.table: "t0"}
-        self.on: list[exp.Expr] = []
-        allowed = {j.table.lower(): j for j in self.rule.joins}
-        for join in select.args.get("joins") or []:
-            if type(join) is not exp.Join:
-                raise GuardError("JOIN: only inner joins on the declared equality are allowed")
-            target, t_alias = self._table(join.this, "JOIN")
-            spec = allowed.get(target.lower())
-            if spec is None:
-                raise GuardError(f"JOIN: the rule allows no join with {target[:64]!r}"
-                                 + (f"; joinable: {', '.join(j.table for j in self.rule.joins)}"
-                                    if self.rule.joins else ""))  # fmt: skip
-            kind = str(join.args.get("kind") or "INNER").upper()
-            extra = _extra_args(join, {"this", "on", "kind"})
-            if kind != "INNER" or extra is not None:
-                raise GuardError(f"JOIN {spec.table}: only inner joins with ON are allowed")
-            if spec.table in self.render or t_alias.lower() in self.aliases:
-                raise GuardError(f"JOIN {spec.table}: join each table once, with its own name")
-            self.aliases[t_alias.lower()] = spec.table
-            self.aliases.setdefault(spec.table.lower(), spec.table)
-            self.render[spec.table] = f"t{len(self.render)}"
-            on = _unparen(join.args.get("on") or exp.Null())
-            pair: set[tuple[str, str]] = set()
-            if type(on) is exp.EQ and all(type(x) is exp.Column and x.args.get("table")
-                                          for x in (on.this, on.expression)):  # fmt: skip
-                for side in (on.this, on.expression):
-                    table, name, _ = self._column(side, "JOIN")
-                    pair.add((table, name.lower()))
-            wanted = {(self.rule.table, spec.left.lower()), (spec.table, spec.right.lower())}
-            if pair != wanted:
-                raise GuardError(f"JOIN {spec.table}: join ON {self.rule.table}.{spec.left} ="
-                                 f" {spec.table}.{spec.right}, with both columns qualified, and nothing else")  # fmt: skip
-            self.on.append(exp.EQ(this=self._ref(self.rule.table, spec.left),
-                                  expression=self._ref(spec.table, spec.right)))  # fmt: skip
-
-    # --- WHERE ---------------------------------------------------------------------------
-    def _literal(self, node: exp.Expr, clause: str) -> tuple[str, exp.Expr]:
-        """(kind, rebuilt literal) of a constant: a number, a string or a boolean."""
-        node = _unparen(node)
-        negative = False
-        if type(node) is exp.Neg:
-            _only(node, {"this"}, clause)
-            negative, node = True, _unparen(node.this)
-        if type(node) is exp.Literal and _extra_args(node, {"this", "is_string"}) is None:
-            text = str(node.this)
-            if node.is_string and not negative:
-                return "str", exp.Literal.string(text)
-            if not node.is_string:
-                try:
-                    value = float(text)
-                except ValueError:
-                    value = math.nan
-                if math.isfinite(value) and len(text) <= 40:
-                    return "num", exp.Literal.number(("-" if negative else "") + text)
-        if type(node) is exp.Boolean and not negative:
-            return "bool", exp.Boolean(this=bool(node.this))
-        if type(node) is exp.Null:
-            raise GuardError(f"{clause}: compare with NULL using IS NULL")
-        raise GuardError(f"{clause}: expected a constant, not {_describe(node)}")
-
-    def _filter_column(self, node: exp.Expr) -> tuple[str, str]:
-        table, name, roles = self._column(_unparen(node), "WHERE")
-        if not roles & {"filter", "group"}:
-            raise GuardError(f"WHERE: column {name!r} may not be filtered on")
-        return table, name
-
-    def _cast(self, table: str, name: str, kind: str) -> exp.Expr:
-        return exp.TryCast(this=self._ref(table, name), to=exp.DataType.build(_CAST_TYPE[kind]))
+class _Guard(Scope):
+    """The grammar: predicates, the linear expressions inside aggregates, outputs, GROUP BY
+    and ORDER BY, over the names a :class:`Scope` resolves."""
 
     def predicate(self, node: exp.Expr, depth: int = 0) -> exp.Expr:
         if depth > MAX_DEPTH:
             raise GuardError(f"WHERE: the condition nests more than {MAX_DEPTH} levels deep")
-        node = _unparen(node)
+        node = unparen(node)
         kind = type(node)
         if kind in (exp.And, exp.Or):
-            parts = [self.predicate(p, depth + 1) for p in _flatten(node, kind)]
+            parts = [self.predicate(p, depth + 1) for p in flatten(node, kind)]
             joined: exp.Expr = exp.Paren(this=parts[0])
             for part in parts[1:]:
                 joined = kind(this=joined, expression=exp.Paren(this=part))
             return joined
         if kind is exp.Not:
-            _only(node, {"this"}, "WHERE")
+            only(node, {"this"}, "WHERE")
             return exp.Not(this=exp.Paren(this=self.predicate(node.this, depth + 1)))
         if kind in _COMPARISONS:
-            _only(node, {"this", "expression"}, "WHERE")
-            left, right = _unparen(node.this), _unparen(node.expression)
+            only(node, {"this", "expression"}, "WHERE")
+            left, right = unparen(node.this), unparen(node.expression)
             op = kind
             if type(left) is not exp.Column:
                 left, right, op = right, left, _FLIPPED[kind]
@@ -342,7 +116,7 @@ class _Guard:
             lit_kind, literal = self._literal(right, "WHERE")
             return _COMPARISONS[op](this=self._cast(table, name, lit_kind), expression=literal)
         if kind is exp.Between:
-            _only(node, {"this", "low", "high"}, "WHERE")
+            only(node, {"this", "low", "high"}, "WHERE")
             table, name = self._filter_column(node.this)
             (k1, low), (k2, high) = (self._literal(node.args["low"], "WHERE"),
                                      self._literal(node.args["high"], "WHERE"))  # fmt: skip
@@ -350,7 +124,7 @@ class _Guard:
                 raise GuardError("WHERE: BETWEEN takes two constants of the same kind")
             return exp.Between(this=self._cast(table, name, k1), low=low, high=high)
         if kind is exp.In:
-            _only(node, {"this", "expressions"}, "WHERE")
+            only(node, {"this", "expressions"}, "WHERE")
             table, name = self._filter_column(node.this)
             items = [self._literal(e, "WHERE") for e in node.expressions]
             kinds = {k for k, _ in items}
@@ -359,7 +133,7 @@ class _Guard:
             return exp.In(this=self._cast(table, name, kinds.pop()),
                           expressions=[lit for _, lit in items])  # fmt: skip
         if kind in (exp.Like, exp.ILike):
-            _only(node, {"this", "expression", "negate"}, "WHERE")
+            only(node, {"this", "expression", "negate"}, "WHERE")
             table, name = self._filter_column(node.this)
             lit_kind, pattern = self._literal(node.expression, "WHERE")
             if lit_kind != "str":
@@ -367,12 +141,12 @@ class _Guard:
             built = kind(this=self._cast(table, name, "str"), expression=pattern)
             return exp.Not(this=exp.Paren(this=built)) if node.args.get("negate") else built
         if kind is exp.Is:
-            _only(node, {"this", "expression"}, "WHERE")
+            only(node, {"this", "expression"}, "WHERE")
             if type(node.expression) is not exp.Null:
                 raise GuardError("WHERE: IS takes NULL (IS NULL, IS NOT NULL)")
             table, name = self._filter_column(node.this)
             return exp.Is(this=self._ref(table, name), expression=exp.Null())
-        raise GuardError(f"WHERE: {_describe(node)} is not allowed")
+        raise GuardError(f"WHERE: {describe(node)} is not allowed")
 
     # --- aggregates --------------------------------------------------------------------
     def linear(
@@ -382,7 +156,7 @@ class _Guard:
         under DP (from the columns' bounds; +-inf where a bound is missing)."""
         if depth > MAX_DEPTH:
             raise GuardError(f"{clause}: the expression nests more than {MAX_DEPTH} levels deep")
-        node = _unparen(node)
+        node = unparen(node)
         kind = type(node)
         if kind is exp.Column:
             table, name, roles = self._column(node, clause)
@@ -399,17 +173,17 @@ class _Guard:
             bound = privacy.bounds.get(name.lower())
             if bound is None:
                 raise GuardError(f"{clause}: SUM of {name} needs bounds under differential privacy")
-            clamped = exp.Least(this=exp.Greatest(this=value, expressions=[_num(bound[0])]),
-                                expressions=[_num(bound[1])])  # fmt: skip
+            clamped = exp.Least(this=exp.Greatest(this=value, expressions=[num(bound[0])]),
+                                expressions=[num(bound[1])])  # fmt: skip
             return clamped, bound
-        if kind is exp.Literal or (kind is exp.Neg and type(_unparen(node.this)) is exp.Literal):
+        if kind is exp.Literal or (kind is exp.Neg and type(unparen(node.this)) is exp.Literal):
             lit_kind, literal = self._literal(node, clause)
             if lit_kind != "num":
                 raise GuardError(f"{clause}: only numbers and aggregate columns may be summed")
             number = float(literal.sql())
             return literal, (number, number)
         if kind is exp.Neg:
-            _only(node, {"this"}, clause)
+            only(node, {"this"}, clause)
             inner, (lo, hi) = self.linear(node.this, clause, depth + 1)
             return exp.Neg(this=exp.Paren(this=inner)), (-hi, -lo)
         if kind in (exp.Add, exp.Sub):
@@ -418,9 +192,9 @@ class _Guard:
             stack: list[tuple[bool, exp.Expr]] = [(False, node)]
             while stack:
                 negated, item = stack.pop()
-                item = _unparen(item)
+                item = unparen(item)
                 if type(item) in (exp.Add, exp.Sub):
-                    _only(item, {"this", "expression"}, clause)
+                    only(item, {"this", "expression"}, clause)
                     stack.append((negated != (type(item) is exp.Sub), item.expression))
                     stack.append((negated, item.this))
                 else:
@@ -438,8 +212,8 @@ class _Guard:
             assert built is not None
             return built, (lo, hi)
         if kind is exp.Mul:
-            _only(node, {"this", "expression"}, clause)
-            left, right = _unparen(node.this), _unparen(node.expression)
+            only(node, {"this", "expression"}, clause)
+            left, right = unparen(node.this), unparen(node.expression)
             if self._is_number(left):
                 left, right = right, left
             if not self._is_number(right):
@@ -448,50 +222,48 @@ class _Guard:
                 )
             a, rng = self.linear(left, clause, depth + 1)
             factor = float(self._literal(right, clause)[1].sql())
-            return exp.Mul(this=exp.Paren(this=a), expression=_num(factor)), _scale(rng, factor)
+            return exp.Mul(this=exp.Paren(this=a), expression=num(factor)), scale(rng, factor)
         if kind is exp.Div:
-            _only(node, {"this", "expression"}, clause)
+            only(node, {"this", "expression"}, clause)
             if not self._is_number(node.expression):
                 raise GuardError(f"{clause}: divide only by a non-zero number")
             divisor = float(self._literal(node.expression, clause)[1].sql())
             if divisor == 0:
                 raise GuardError(f"{clause}: divide only by a non-zero number")
             a, rng = self.linear(node.this, clause, depth + 1)
-            return exp.Div(this=exp.Paren(this=a), expression=_num(divisor)), _scale(
-                rng, 1 / divisor
-            )
+            return exp.Div(this=exp.Paren(this=a), expression=num(divisor)), scale(rng, 1 / divisor)
         if isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.Case | exp.If):
             raise GuardError(f"{clause}: comparisons and conditions select rows; they are not"
                              " allowed inside an aggregate")  # fmt: skip
-        raise GuardError(f"{clause}: {_describe(node)} is not allowed inside an aggregate")
+        raise GuardError(f"{clause}: {describe(node)} is not allowed inside an aggregate")
 
     def _is_number(self, node: exp.Expr) -> bool:
-        node = _unparen(node)
+        node = unparen(node)
         if type(node) is exp.Neg:
-            node = _unparen(node.this)
+            node = unparen(node.this)
         return type(node) is exp.Literal and not node.is_string
 
     def aggregate(self, node: exp.Expr, name: str) -> Output:
         kind = type(node)
         label = _AGGREGATE_TYPES.get(kind)
         if label is None:
-            raise GuardError(f"SELECT: {_describe(node)} is not allowed")
+            raise GuardError(f"SELECT: {describe(node)} is not allowed")
         if label in ("MIN", "MAX"):
             raise GuardError(f"{label} is not allowed: a minimum or maximum is one entity's value")
         if label.lower() not in self.rule.aggregates:
             raise GuardError(f"aggregate {label} is not allowed by the rule")
         clause = f"SELECT {label}"
         if kind is exp.Count:
-            _only(node, {"this", "big_int"}, clause)
+            only(node, {"this", "big_int"}, clause)
             arg = node.this
-            if type(arg) is exp.Star and _extra_args(arg, set()) is None:
+            if type(arg) is exp.Star and extra_args(arg, set()) is None:
                 return Output(name, "count")
             if type(arg) is exp.Literal and not arg.is_string:
                 return Output(name, "count")  # COUNT(1) counts rows like COUNT(*)
             if type(arg) is exp.Distinct:
-                _only(arg, {"expressions"}, clause)
-                if len(arg.expressions) == 1 and type(_unparen(arg.expressions[0])) is exp.Column:
-                    table, col, _ = self._column(_unparen(arg.expressions[0]), clause)
+                only(arg, {"expressions"}, clause)
+                if len(arg.expressions) == 1 and type(unparen(arg.expressions[0])) is exp.Column:
+                    table, col, _ = self._column(unparen(arg.expressions[0]), clause)
                     if table == self.rule.table and col == self.rule.entity:
                         self.entity_counted = True
                         return Output(name, "count_distinct")
@@ -499,7 +271,7 @@ class _Guard:
                                  f" ({self.rule.entity})")  # fmt: skip
             raise GuardError(f"{clause}: COUNT(column) selects the rows where it is not null;"
                              f" use COUNT(*) or COUNT(DISTINCT {self.rule.entity})")  # fmt: skip
-        _only(node, {"this"}, clause)
+        only(node, {"this"}, clause)
         if self.rule.dp and kind is exp.Avg:
             raise GuardError("AVG is not allowed under differential privacy; use SUM and COUNT")
         value, rng = self.linear(node.this, clause)
@@ -512,18 +284,18 @@ class _Guard:
         group = select.args.get("group")
         if group is None:
             return
-        extra = _extra_args(group, {"expressions"})
+        extra = extra_args(group, {"expressions"})
         if extra is not None:
             raise GuardError(f"GROUP BY {extra.upper()} is not allowed; group by columns")
         for node in group.expressions:
-            node = _unparen(node)
+            node = unparen(node)
             if type(node) is exp.Literal and not node.is_string and str(node.this).isdigit():
                 position = int(str(node.this))
                 if not 1 <= position <= len(items):
                     raise GuardError(f"GROUP BY {position}: there is no such output")
-                node = _unparen(_strip_alias(items[position - 1]))
+                node = unparen(strip_alias(items[position - 1]))
             if type(node) is not exp.Column:
-                raise GuardError(f"GROUP BY: group by columns, not {_describe(node)}")
+                raise GuardError(f"GROUP BY: group by columns, not {describe(node)}")
             table, name, roles = self._column(node, "GROUP BY")
             if "group" not in roles:
                 raise GuardError(f"GROUP BY: column {name!r} may only be used inside an aggregate"
@@ -535,26 +307,26 @@ class _Guard:
         """The SELECT list; a bare column is a GROUP BY key (``self.keys`` is filled first)."""
         outs: list[Output] = []
         for i, item in enumerate(items):
-            name, inner = _output_name(item, i)
-            inner = _unparen(inner)
+            name, inner = output_name(item, i)
+            inner = unparen(inner)
             decimals = None
             if type(inner) is exp.Round:
-                _only(inner, {"this", "decimals"}, "SELECT ROUND")
+                only(inner, {"this", "decimals"}, "SELECT ROUND")
                 places = inner.args.get("decimals")
                 if places is not None:
                     if (
                         not self._is_number(places)
-                        or not str(_unparen(places).sql()).lstrip("-").isdigit()
+                        or not str(unparen(places).sql()).lstrip("-").isdigit()
                     ):
                         raise GuardError(
                             "SELECT: ROUND takes an aggregate and a whole number of places"
                         )
-                    decimals = int(_unparen(places).sql())
+                    decimals = int(unparen(places).sql())
                     if abs(decimals) > 12:
                         raise GuardError("SELECT: ROUND to at most 12 places either side")
                 else:
                     decimals = 0
-                inner = _unparen(inner.this)
+                inner = unparen(inner.this)
                 if type(inner) not in _AGGREGATE_TYPES:
                     raise GuardError("SELECT: ROUND applies to an aggregate")
             if type(inner) is exp.Column:
@@ -577,9 +349,9 @@ class _Guard:
             if type(inner) is exp.Star:
                 raise GuardError("SELECT * returns rows; aggregate instead")
             if inner.find(exp.AggFunc) is not None and not inner.find(exp.Select):
-                raise GuardError(f"SELECT: {_describe(inner)} mixes an aggregate into an expression;"
+                raise GuardError(f"SELECT: {describe(inner)} mixes an aggregate into an expression;"
                                  " compute it from the released aggregates")  # fmt: skip
-            raise GuardError(f"SELECT: {_describe(inner)} is not allowed")
+            raise GuardError(f"SELECT: {describe(inner)} is not allowed")
         if not any(o.kind != "group" for o in outs):
             raise GuardError("the query returns rows, not aggregates: add COUNT, SUM, ...")
         return outs
@@ -588,14 +360,14 @@ class _Guard:
         order = select.args.get("order")
         if order is None:
             return []
-        _only(order, {"expressions"}, "ORDER BY")
+        only(order, {"expressions"}, "ORDER BY")
         result = []
-        texts = [_unparen(_strip_alias(it)).sql(dialect="duckdb").lower() for it in items]
+        texts = [unparen(strip_alias(it)).sql(dialect="duckdb").lower() for it in items]
         for ordered in order.expressions:
             if type(ordered) is not exp.Ordered:
                 raise GuardError("ORDER BY: order by outputs")
-            _only(ordered, {"this", "desc", "nulls_first"}, "ORDER BY")
-            node = _unparen(ordered.this)
+            only(ordered, {"this", "desc", "nulls_first"}, "ORDER BY")
+            node = unparen(ordered.this)
             index: int | None = None
             if type(node) is exp.Literal and not node.is_string and str(node.this).isdigit():
                 index = int(str(node.this)) - 1
@@ -619,50 +391,11 @@ class _Guard:
         return result
 
 
-def _strip_alias(item: exp.Expr) -> exp.Expr:
-    return item.this if type(item) is exp.Alias else item
-
-
-def _output_name(item: exp.Expr, i: int) -> tuple[str, exp.Expr]:
-    if type(item) is exp.Alias:
-        _only(item, {"this", "alias"}, "SELECT")
-        alias = item.args.get("alias")
-        if type(alias) is not exp.Identifier:
-            raise GuardError("SELECT: an output name is a plain name")
-        return str(alias.this)[:128], item.this
-    if type(item) is exp.Column and type(item.this) is exp.Identifier:
-        return str(item.this.this), item
-    return _unparen(item).sql(dialect="duckdb")[:128] or f"col{i}", item
-
-
-def _num(value: float) -> exp.Expr:
-    literal = exp.Literal.number(
-        repr(abs(value)) if not value.is_integer() else str(int(abs(value)))
-    )
-    return exp.Paren(this=exp.Neg(this=literal)) if value < 0 else literal
-
-
-def _scale(rng: tuple[float, float], factor: float) -> tuple[float, float]:
-    a, b = rng[0] * factor, rng[1] * factor
-    return (min(a, b), max(a, b)) if not (math.isnan(a) or math.isnan(b)) else (-math.inf, math.inf)
-
-
-def _limit(select: exp.Select, key: str) -> int | None:
-    node = select.args.get(key)
-    if node is None:
-        return None
-    _only(node, {"expression"}, key.upper())
-    value = _unparen(node.expression)
-    if type(value) is not exp.Literal or value.is_string or not str(value.this).isdigit():
-        raise GuardError(f"{key.upper()} takes a whole number")
-    return min(int(str(value.this)), 1_000_000)
-
-
 def check(rule: Rule, sql: str, limits: Limits = DEFAULT_LIMITS) -> Plan:
     """The plan for ``sql`` under ``rule``, or :class:`GuardError` saying what is outside it."""
     if not isinstance(sql, str) or not sql.strip():
         raise GuardError("the query is empty")
-    tokens = _bounded_tokens(rule, sql, limits)
+    tokens = bounded_tokens(rule, sql, limits)
     try:
         dialect = sqlglot.Dialect.get_or_raise("duckdb")
         statements = dialect.parser().parse(tokens, sql)
@@ -699,77 +432,11 @@ def _check(rule: Rule, statements: list[exp.Expr | None], limits: Limits) -> Pla
     where = select.args.get("where")
     predicate = None
     if where is not None:
-        _only(where, {"this"}, "WHERE")
+        only(where, {"this"}, "WHERE")
         predicate = guard.predicate(where.this)
     order = guard.order(select, items, outs)
-    return _plan(guard, rule, outs, predicate, order, _limit(select, "limit"),
-                 _limit(select, "offset") or 0)  # fmt: skip
-
-
-_FORMULA_OPS = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
-                exp.GTE: ">="}  # fmt: skip
-_KINDS = {"DOUBLE": "num", "VARCHAR": "str", "TEXT": "str", "BOOLEAN": "bool"}
-
-
-def _constant(node: exp.Expr) -> Any:
-    node = _unparen(node)
-    if type(node) is exp.Boolean:
-        return bool(node.this)
-    if type(node) is exp.Neg:
-        return -float(_unparen(node.this).this)
-    return str(node.this) if node.is_string else float(node.this)
-
-
-def _formula(tree: exp.Expr | None, names: dict[str, str]) -> list[Any]:
-    """The rebuilt predicate as a :mod:`.logic` formula (the tree has only the shapes
-    :meth:`_Guard.predicate` builds; columns are named ``table.column``)."""
-    if tree is None:
-        return ["true"]
-
-    def col(node: exp.Expr) -> str:
-        node = _unparen(node)
-        if type(node) is exp.TryCast:
-            node = node.this
-        assert isinstance(node, exp.Column)
-        return f"{names[node.table]}.{node.name}"
-
-    def kind(node: exp.Expr) -> str:
-        node = _unparen(node)
-        return _KINDS[node.to.this.name] if type(node) is exp.TryCast else "str"
-
-    def walk(node: exp.Expr) -> list[Any]:
-        node = _unparen(node)
-        t = type(node)
-        if t in (exp.And, exp.Or):
-            return ["and" if t is exp.And else "or", [walk(p) for p in _flatten(node, t)]]
-        if t is exp.Not:
-            return ["not", walk(node.this)]
-        if t in _FORMULA_OPS:
-            return [
-                "cmp",
-                col(node.this),
-                _FORMULA_OPS[t],
-                kind(node.this),
-                _constant(node.expression),
-            ]
-        if t is exp.Between:
-            return ["between", col(node.this), kind(node.this), _constant(node.args["low"]),
-                    _constant(node.args["high"]), False]  # fmt: skip
-        if t is exp.In:
-            return [
-                "in",
-                col(node.this),
-                kind(node.this),
-                [_constant(e) for e in node.expressions],
-                False,
-            ]
-        if t in (exp.Like, exp.ILike):
-            return ["like", col(node.this), str(node.expression.this), t is exp.ILike, False]
-        if t is exp.Is:
-            return ["null", col(node.this), False]
-        raise GuardError("WHERE: the condition could not be analysed")
-
-    return walk(tree)
+    return _plan(guard, rule, outs, predicate, order, limit(select, "limit"),
+                 limit(select, "offset") or 0)  # fmt: skip
 
 
 def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | None,
@@ -821,7 +488,7 @@ def _plan(guard: _Guard, rule: Rule, outs: list[Output], predicate: exp.Expr | N
         epsilon=epsilon,
         row_columns=tuple(row_columns),
         product_columns=tuple(product_columns) if len(guard.render) > 1 else (),
-        condition=_formula(predicate, {alias: table for table, alias in guard.render.items()}),
+        condition=formula(predicate, {alias: table for table, alias in guard.render.items()}),
         key_columns=tuple(f"{t}.{c}" for t, c in guard.keys),
         threshold_sensitivity=threshold,
     )
