@@ -46,6 +46,7 @@ from trustspace.core.jsondoc import JsonError
 from trustspace.core.machine import TransitionError
 from trustspace.dsp.routes import area_of, dsp_error
 from trustspace.services.errors import BadRequest, NotFound, Refused
+from trustspace.services.membership import MembershipError
 from trustspace.services.peers import RemoteError
 from trustspace.services.policy import PolicyDenied
 from trustspace.store import Conflict
@@ -59,6 +60,7 @@ STATUS: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
     (PolicyDenied, 403, "policy-denied", None),
     (BadRequest, 400, "bad-request", None),
     (Refused, 400, "refused", None),
+    (MembershipError, 400, "refused", None),
     (m.MessageError, 400, "invalid-message", None),
     (JsonError, 400, "malformed", None),
     (RecursionError, 400, "too-deep", "the request is nested too deeply to process"),

@@ -9,9 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from trustspace.api.endpoint import BadRequest, managed, required, text
+from trustspace.api.endpoint import managed, required, text
 from trustspace.services import directory, listing, status
-from trustspace.services.membership import MembershipError
 from trustspace.services.runtime import Runtime
 
 
@@ -26,16 +25,10 @@ def routes(rt: Runtime) -> list[BaseRoute]:
     def membership_apply(request: Request, body: Any) -> Any:
         operator_id = required(body, "operator")
         details = {k: body[k] for k in body if k != "operator"}
-        try:
-            return rt.membership.apply(operator_id, details)
-        except MembershipError as exc:
-            raise BadRequest(str(exc)) from None
+        return rt.membership.apply(operator_id, details)
 
     def membership_rotate(request: Request, body: Any) -> Any:
-        try:
-            return rt.membership.rotate_key()
-        except MembershipError as exc:
-            raise BadRequest(str(exc)) from None
+        return rt.membership.rotate_key()
 
     def federated_search(request: Request, body: Any) -> Any:
         query = {k: str(v) for k, v in body.items() if k != "operator" and v not in (None, "")}
