@@ -7,9 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from trustspace.cli.common import call, console, fail, key_option, node_option, show
+from trustspace.cli.common import (
+    USAGE,
+    call,
+    console,
+    fail,
+    json_option,
+    key_option,
+    node_option,
+    print_table,
+    records,
+    show,
+    table,
+)
 
 
 @click.command()
@@ -44,6 +55,7 @@ from trustspace.cli.common import call, console, fail, key_option, node_option, 
     help="Data classification (core data is never listed).",
 )
 @click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
+@json_option
 def publish(
     node: str,
     key: str,
@@ -55,6 +67,7 @@ def publish(
     compute_file: Path | None,
     classification: str,
     dataset_id: str | None,
+    as_json: bool,
 ) -> None:
     """Publish FILE as a dataset with an offer (the node copies the file)."""
     body: dict[str, Any] = {
@@ -71,7 +84,7 @@ def publish(
             try:
                 body[field] = json.loads(source.read_text())
             except ValueError as exc:
-                fail(f"{source} is not valid JSON: {exc}")
+                fail(f"{source} is not valid JSON: {exc}", USAGE)
     body["classification"] = classification
     if dataset_id:
         body["id"] = dataset_id
@@ -83,16 +96,21 @@ def publish(
 @key_option
 @click.argument("address")
 @click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
-def catalog(node: str, key: str, address: str, provider_id: str | None) -> None:
+@json_option
+def catalog(node: str, key: str, address: str, provider_id: str | None, as_json: bool) -> None:
     """Show the catalog of the provider at ADDRESS (its DSP base URL)."""
     data = call(node, key, "POST", "/api/catalog", {"address": address, "providerId": provider_id})
-    table = Table("dataset", "title", "offers", "formats")
+    records(data, as_json, _render)
+
+
+def _render(data: dict[str, Any]) -> None:
+    t = table("dataset", "title", "offers", "formats", ids=("dataset", "offers"))
     for d in data.get("dataset", []):
-        table.add_row(
+        t.add_row(
             d["@id"],
             str(d.get("title", "")),
-            ", ".join(o["@id"] for o in d.get("hasPolicy", [])),
+            "\n".join(o["@id"] for o in d.get("hasPolicy", [])),
             ", ".join(x["format"] for x in d.get("distribution", [])),
         )
     console.print(f"catalog of [bold]{data.get('participantId')}[/bold]")
-    console.print(table)
+    print_table(t)
