@@ -16,6 +16,7 @@ Rules every command follows (docs/cli.md, "Exit codes" and "Output"):
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -45,11 +46,15 @@ def refused(message: str) -> NoReturn:
     sys.exit(REFUSED)
 
 
+# How a node words a peer's 4xx that it passes on as a failed peer (502): still a refusal.
+_PEER_REFUSED = re.compile(r"\banswered 4\d\d\b")
+
+
 def api_failed(exc: ApiError) -> NoReturn:
-    """A node's 4xx is its refusal of the request (:data:`REFUSED`); anything else, an error."""
-    if exc.status is not None and 400 <= exc.status < 500:
-        fail(str(exc), REFUSED)
-    fail(str(exc), ERROR)
+    """A node's 4xx is its refusal of the request, and so is a peer's 4xx it reports as a
+    failed peer (:data:`REFUSED`); anything else is an error."""
+    refusal = exc.status is not None and 400 <= exc.status < 500
+    fail(str(exc), REFUSED if refusal or _PEER_REFUSED.search(str(exc)) else ERROR)
 
 
 node_option = click.option(
@@ -135,8 +140,7 @@ def print_table(t: Table) -> None:
     if needed <= console.width:
         console.print(t)
         return
-    wide = Console(width=needed, force_terminal=console.is_terminal, no_color=console.no_color,
-                   color_system=console.color_system or "auto")  # fmt: skip
+    wide = Console(width=needed, force_terminal=console.is_terminal, no_color=console.no_color)
     wide.print(t)
 
 
