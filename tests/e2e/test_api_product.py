@@ -143,7 +143,7 @@ def test_an_unreachable_backend_is_a_502_with_the_reason(api_space: Space) -> No
     neg = negotiate(space.consumer, space.provider, product["id"])
     tp = start_transfer(space.consumer, neg["agreementId"])
     called = cli(space.consumer, "call", tp["id"], "stations")
-    assert called.returncode != 0 and "HTTP 502" in called.stdout and "unreachable" in called.stdout
+    assert called.returncode != 0 and "HTTP 502" in called.stderr and "unreachable" in called.stderr
 
 
 @pytest.mark.parametrize(

@@ -12,16 +12,19 @@ from pathlib import Path
 from tests.e2e.conftest import Space
 
 
-def run(node_url: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def run(
+    node_url: str, key: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {
         **os.environ,
         "TRUSTSPACE_NODE": node_url,
         "TRUSTSPACE_MANAGEMENT_KEY": key,
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "trustspace", *args],
-        env=env,
+        env=full,
         capture_output=True,
         text=True,
         timeout=60,
@@ -46,8 +49,8 @@ def test_cli_drives_a_whole_exchange(space: Space, tmp_path: Path) -> None:
 
     out = run(c.url, c.key, "negotiate", p.dsp, published["id"])
     assert out.returncode == 0, out.stderr + out.stdout
-    neg = json.loads(out.stdout[out.stdout.index("{") :])
-    assert neg["state"] == "FINALIZED"
+    neg = json.loads(out.stdout)  # the document alone: the progress went to stderr
+    assert neg["state"] == "FINALIZED" and "-> FINALIZED" in out.stderr
 
     out = run(c.url, c.key, "negotiations")
     assert out.returncode == 0 and "FINALIZED" in out.stdout
@@ -61,10 +64,10 @@ def test_cli_drives_a_whole_exchange(space: Space, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     out = run(c.url, c.key, "download", tp["id"], "-o", str(bad), "--sha256", "0" * 64)
     assert out.returncode == 1, out.stdout
-    assert "checksum mismatch: expected sha256 " + "0" * 64 in " ".join(out.stdout.split())
+    assert "checksum mismatch: expected sha256 " + "0" * 64 in " ".join(out.stderr.split())
     assert not bad.exists() and not (tmp_path / "bad.csv.part").exists()
     kept = tmp_path / "bad.csv.sha256-mismatch"
-    assert kept.read_bytes() == data.read_bytes() and str(kept) in out.stdout.replace("\n", "")
+    assert kept.read_bytes() == data.read_bytes() and str(kept) in out.stderr.replace("\n", "")
 
     target = tmp_path / "got.csv"
     out = run(
@@ -83,13 +86,13 @@ def test_cli_drives_a_whole_exchange(space: Space, tmp_path: Path) -> None:
     assert out.returncode == 0 and "COMPLETED" in out.stdout
 
     out = run(c.url, c.key, "download", tp["id"], "-o", str(tmp_path / "again.csv"))
-    assert out.returncode == 1 and "COMPLETED" in out.stdout
+    assert out.returncode == 1 and "COMPLETED" in out.stderr
 
 
 def test_cli_errors_are_clear_and_non_zero(space: Space, tmp_path: Path) -> None:
     p = space.provider
     out = run(p.url, "wrong-key", "negotiations")
-    assert out.returncode == 1 and "401" in out.stdout and "management key" in out.stdout
+    assert out.returncode == 1 and "401" in out.stderr and "management key" in out.stderr
     out = run(p.url, p.key, "publish", str(tmp_path / "missing.csv"))
     assert out.returncode == 2 and "does not exist" in out.stderr
     bad = tmp_path / "bad.json"
@@ -97,11 +100,11 @@ def test_cli_errors_are_clear_and_non_zero(space: Space, tmp_path: Path) -> None
     data = tmp_path / "d.txt"
     data.write_text("x")
     out = run(p.url, p.key, "publish", str(data), "--policy", str(bad))
-    assert out.returncode == 1 and "not valid JSON" in out.stdout
+    assert out.returncode == 2 and "not valid JSON" in out.stderr
     out = run(p.url, p.key, "terminate", "urn:uuid:unknown")
-    assert out.returncode == 1 and "404" in out.stdout
+    assert out.returncode == 1 and "404" in out.stderr
     out = run("http://127.0.0.1:9", p.key, "negotiations")
-    assert out.returncode == 1 and "cannot reach" in out.stdout
+    assert out.returncode == 3 and "cannot reach" in out.stderr and out.stdout == ""
     with p.client() as api:
         assert api.call("GET", "/api/datasets") == []
 
@@ -181,4 +184,4 @@ def test_catalog_shows_the_terms_in_words_and_the_odrl_with_json(
     assert offer["@type"] == "Offer" and offer["permission"] == DEMO_TERMS["permission"]
 
     out = run(c.url, c.key, "catalog", "http://127.0.0.1:9/dsp/2025-1")
-    assert out.returncode != 0 and out.stdout.strip(), out.stdout
+    assert out.returncode != 0 and out.stderr.strip(), out.stderr  # errors go to stderr

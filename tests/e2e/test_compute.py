@@ -267,7 +267,7 @@ def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
         tried.stdout + tried.stderr
     )
     refused = cli("try", str(mock), "SELECT * FROM visits")
-    assert refused.returncode == 1 and "the provider would refuse this query" in refused.stdout
+    assert refused.returncode == 1 and "the provider would refuse this query" in refused.stderr
     done = cli("submit", agreement, "SELECT COUNT(*) AS n FROM visits")
     assert done.returncode == 0 and "RELEASED" in done.stdout and "2000" in done.stdout, done.stdout
     # A result whose only group was withheld says so, and why, but not how many.
@@ -286,7 +286,7 @@ def test_cli_mock_try_and_submit(space: Space, tmp_path: Path) -> None:
         rows.returncode == 1
         and "'ward' without GROUP BY is a row-level query: select"
         " aggregates (COUNT, SUM, AVG) or GROUP BY the column"
-        in " ".join(rows.stdout.split())
+        in " ".join((rows.stdout + rows.stderr).split())
     )
 
 

@@ -106,11 +106,11 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
                 "--declaration", str(tmp_path / "no-basis.json"))  # fmt: skip
     assert added.returncode == 0, added.stdout + added.stderr
-    assert "personal information: cn_resident_id, email" in added.stdout
+    assert "personal information: cn_resident_id, email" in added.stderr
     first = json.loads(added.stdout[added.stdout.index("{") :])
     refused = cli(nodes.provider, "product", "submit", first["id"])
     assert refused.returncode != 0
-    assert "personal information without a legal basis cannot be listed" in refused.stdout
+    assert "personal information without a legal basis cannot be listed" in refused.stderr
 
     # A new version with the consent records declared.
     data.write_text(data.read_text() + "p300," + resident_id(300) + ",x@y.example,1\n")
@@ -135,8 +135,8 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
         refused = cli(nodes.assessor, "member", "assess", listing["id"], "--compliance",
                       str(tmp_path / "compliance.json"), "--quality", str(tmp_path / "quality.json"))  # fmt: skip
         assert refused.returncode != 0, refused.stdout
-        assert f"the operator refused: {field}" in refused.stdout, (field, refused.stdout)
-        assert "502" not in refused.stdout
+        assert f"the operator refused: {field}" in refused.stderr, (field, refused.stderr)
+        assert "502" not in refused.stderr
         with nodes.operator.client() as o:
             after = o.call("GET", "/api/operator/listings")
         assert [(x["status"], x["assessment"]) for x in after] == [("submitted", None)]

@@ -20,7 +20,7 @@ def test_a_participant_added_to_the_trust_list_is_accepted_without_a_restart(
         for node in (provider, consumer):
             node.wait_ready()
         out = run(consumer.url, consumer.key, "catalog", provider.dsp)
-        assert out.returncode == 1 and "unknown participant 'consumer'" in out.stdout, out.stdout
+        assert out.returncode == 1 and "unknown participant 'consumer'" in out.stderr, out.stderr
         pid = provider.proc.pid if provider.proc else None
 
         trust = provider.dir / "trust.json"
@@ -29,7 +29,7 @@ def test_a_participant_added_to_the_trust_list_is_accepted_without_a_restart(
         tmp.replace(trust)
         deadline = time.monotonic() + 15
         while (out := run(consumer.url, consumer.key, "catalog", provider.dsp)).returncode != 0:
-            assert time.monotonic() < deadline, out.stdout
+            assert time.monotonic() < deadline, out.stderr
             time.sleep(0.2)
         assert "catalog of provider" in out.stdout
         assert provider.proc is not None and provider.proc.pid == pid  # the same process
@@ -37,9 +37,9 @@ def test_a_participant_added_to_the_trust_list_is_accepted_without_a_restart(
         trust.write_text(json.dumps({"participants": []}))  # and removed again
         deadline = time.monotonic() + 15
         while (out := run(consumer.url, consumer.key, "catalog", provider.dsp)).returncode == 0:
-            assert time.monotonic() < deadline, out.stdout
+            assert time.monotonic() < deadline, out.stderr
             time.sleep(0.2)
-        assert "unknown participant 'consumer'" in out.stdout
+        assert "unknown participant 'consumer'" in out.stderr
     finally:
         for node in (provider, consumer):
             node.stop()

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from trustspace.cli.common import call, fail, key_option, node_option, show
+from trustspace.cli.common import (
+    USAGE,
+    call,
+    fail,
+    json_option,
+    key_option,
+    node_option,
+    show,
+)
 from trustspace.core.odrl import PolicyError
 from trustspace.core.odrl.vocab import TRUSTSPACE
 from trustspace.core.odrl.words import describe_offer, money_words
@@ -48,6 +56,7 @@ PRICE_KEY = TRUSTSPACE + "price"  # as trustspace.services.catalog lists a datas
     help="Data classification (core data is never listed).",
 )
 @click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
+@json_option
 def publish(
     node: str,
     key: str,
@@ -59,6 +68,7 @@ def publish(
     compute_file: Path | None,
     classification: str,
     dataset_id: str | None,
+    as_json: bool,
 ) -> None:
     """Publish FILE as a dataset with an offer (the node copies the file)."""
     body: dict[str, Any] = {
@@ -75,7 +85,7 @@ def publish(
             try:
                 body[field] = json.loads(source.read_text())
             except ValueError as exc:
-                fail(f"{source} is not valid JSON: {exc}")
+                fail(f"{source} is not valid JSON: {exc}", USAGE)
     body["classification"] = classification
     if dataset_id:
         body["id"] = dataset_id
@@ -87,9 +97,7 @@ def publish(
 @key_option
 @click.argument("address")
 @click.option("--provider-id", help="The provider's participant id (default: from the trust list).")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the DCAT/ODRL catalog as one JSON document."
-)
+@json_option
 def catalog(node: str, key: str, address: str, provider_id: str | None, as_json: bool) -> None:
     """Show the catalog of the provider at ADDRESS (its DSP base URL): each dataset, its offers
     and their terms in plain words (the ODRL itself with --json)."""

@@ -10,7 +10,12 @@ import httpx
 
 
 class ApiError(Exception):
-    pass
+    """A call that failed: ``status`` is the node's HTTP status, None when there was no answer
+    (unreachable, or a wait that timed out)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ManagementClient:
@@ -38,7 +43,9 @@ class ManagementClient:
             data = None
         if response.status_code >= 400:
             reason = data.get("error") if isinstance(data, dict) else response.text[:300]
-            raise ApiError(f"{method} {path}: HTTP {response.status_code}: {reason}")
+            raise ApiError(
+                f"{method} {path}: HTTP {response.status_code}: {reason}", response.status_code
+            )
         return data
 
     def wait(

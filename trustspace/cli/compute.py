@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,18 +14,37 @@ from urllib.parse import quote
 import click
 from rich.table import Table
 
-from trustspace.cli.common import call, console, fail, key_option, node_option, show
+from trustspace.cli.common import (
+    REFUSED,
+    USAGE,
+    call,
+    console,
+    fail,
+    iso,
+    json_option,
+    key_option,
+    node_option,
+    print_table,
+    records,
+    refused,
+    resolve,
+    show,
+    table,
+)
 from trustspace.core.compute.release import compute_note
+
+ENDED_BADLY = ("REFUSED", "REJECTED", "FAILED")
 
 
 def _show(job: dict[str, Any]) -> None:
-    console.print(f"job {job['id']}: [bold]{job['state']}[/bold] {job.get('reason') or ''}")
+    console.print(f"job {job['id']}: [bold]{job['state']}[/bold] {job.get('reason') or ''}",
+                  highlight=False)  # fmt: skip
     result = job.get("result")
     if result:
-        table = Table(*result["columns"])
+        t = Table(*result["columns"])
         for row in result["rows"]:
-            table.add_row(*(str(v) for v in row))
-        console.print(table)
+            t.add_row(*(str(v) for v in row))
+        print_table(t)
         if result.get("noise"):
             console.print(f"(values carry {result['noise']} noise: differential privacy)")
         for line in compute_note(result):
@@ -44,6 +62,7 @@ def compute() -> None:
 @click.argument("agreement_id")
 @click.argument("query")
 @click.option("--purpose", help="The purpose of this analysis (usage policies check it).")
+@json_option
 @click.option("--wait/--no-wait", default=True, help="Wait until the job has ended.")
 @click.option(
     "--submission-key",
@@ -58,10 +77,13 @@ def submit(
     purpose: str | None,
     wait: bool,
     submission_key: str | None,
+    as_json: bool,
 ) -> None:
-    """Run QUERY under AGREEMENT_ID at the provider."""
+    """Run QUERY (SQL) under AGREEMENT_ID (a unique prefix will do) at the provider.
+
+    Exits 1 when the job ends REFUSED, REJECTED or FAILED, with the reason on stderr."""
     body = {
-        "agreementId": agreement_id,
+        "agreementId": resolve(node, key, "agreement", agreement_id),
         "query": query,
         **({"purpose": purpose} if purpose else {}),
         **({"key": submission_key} if submission_key else {}),
@@ -70,18 +92,25 @@ def submit(
     while wait and job["state"] in ("SUBMITTED", "QUEUED", "RUNNING"):
         time.sleep(0.3)
         job = call(node, key, "GET", f"/api/compute/jobs/{job['id']}")
-    _show(job)
-    if job["state"] in ("REFUSED", "REJECTED", "FAILED"):
-        sys.exit(1)
+    _outcome(job, as_json)
+
+
+def _outcome(job: dict[str, Any], as_json: bool) -> None:
+    records(job, as_json, _show)
+    if job["state"] in ENDED_BADLY:
+        refused(f"job {job['id']} ended {job['state']}: {job.get('reason') or ''}")
 
 
 @compute.command("status")
 @node_option
 @key_option
 @click.argument("job_id")
-def status(node: str, key: str, job_id: str) -> None:
-    """Show a job and, once released, its result."""
-    _show(call(node, key, "GET", f"/api/compute/jobs/{job_id}"))
+@json_option
+def status(node: str, key: str, job_id: str, as_json: bool) -> None:
+    """Show job JOB_ID (a unique prefix will do) and, once released, its result.  Exits 1
+    when it ended REFUSED, REJECTED or FAILED."""
+    jid = resolve(node, key, "job", job_id)
+    _outcome(call(node, key, "GET", f"/api/compute/jobs/{jid}"), as_json)
 
 
 @compute.command("jobs")
@@ -92,43 +121,60 @@ def status(node: str, key: str, job_id: str) -> None:
     help="Only this agreement's jobs, first brought up to date from its provider (which also"
     " finds jobs this node lost track of).",
 )
-def jobs(node: str, key: str, agreement: str | None) -> None:
+@json_option
+def jobs(node: str, key: str, agreement: str | None, as_json: bool) -> None:
     """This node's compute jobs as consumer, newest first."""
+    if agreement:
+        agreement = resolve(node, key, "agreement", agreement)
     path = "/api/compute/jobs" + (f"?agreement={quote(agreement, safe='')}" if agreement else "")
-    table = Table("job", "key", "state", "query", "reason")
-    for job in call(node, key, "GET", path):
-        table.add_row(job["id"], job["key"] or "", job["state"], job["query"], job["reason"] or "")
-    console.print(table)
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        t = table("job", "key", "state", "query", "reason", "updated", ids=("job",))
+        for job in rows:
+            t.add_row(job["id"], job["key"] or "", job["state"], job["query"],
+                      job["reason"] or "", iso(job.get("updatedAt")))  # fmt: skip
+        print_table(t)
+
+    records(call(node, key, "GET", path), as_json, render)
 
 
 @compute.command("review")
 @node_option
 @key_option
-def review(node: str, key: str) -> None:
+@json_option
+def review(node: str, key: str, as_json: bool) -> None:
     """Provider: jobs waiting for a decision."""
-    table = Table("job", "consumer", "dataset", "query")
-    for job in call(node, key, "GET", "/api/compute/review"):
-        table.add_row(job["id"], job["consumerId"], job["datasetId"], job["query"])
-    console.print(table)
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        t = table("job", "consumer", "dataset", "query", ids=("job", "dataset"))
+        for job in rows:
+            t.add_row(job["id"], job["consumerId"], job["datasetId"], job["query"])
+        print_table(t)
+
+    records(call(node, key, "GET", "/api/compute/review"), as_json, render)
 
 
 @compute.command("approve")
 @node_option
 @key_option
 @click.argument("job_id")
-def approve(node: str, key: str, job_id: str) -> None:
-    """Provider: let JOB_ID run."""
-    show(call(node, key, "POST", f"/api/compute/jobs/{job_id}/approve", {}))
+@json_option
+def approve(node: str, key: str, job_id: str, as_json: bool) -> None:
+    """Provider: let JOB_ID (a unique prefix of a job in review will do) run."""
+    jid = resolve(node, key, "review job", job_id)
+    show(call(node, key, "POST", f"/api/compute/jobs/{jid}/approve", {}))
 
 
 @compute.command("reject")
 @node_option
 @key_option
 @click.argument("job_id")
-@click.option("--reason", required=True)
-def reject(node: str, key: str, job_id: str, reason: str) -> None:
-    """Provider: refuse JOB_ID with a reason."""
-    show(call(node, key, "POST", f"/api/compute/jobs/{job_id}/reject", {"reason": reason}))
+@click.option("--reason", required=True, help="Why (the consumer sees it).")
+@json_option
+def reject(node: str, key: str, job_id: str, reason: str, as_json: bool) -> None:
+    """Provider: refuse JOB_ID (a unique prefix of a job in review will do) with a reason."""
+    jid = resolve(node, key, "review job", job_id)
+    show(call(node, key, "POST", f"/api/compute/jobs/{jid}/reject", {"reason": reason}))
 
 
 @compute.command("mock")
@@ -143,8 +189,10 @@ def reject(node: str, key: str, job_id: str, reason: str) -> None:
     help="Where to write the mock (JSON).",
 )
 def mock(node: str, key: str, agreement_id: str, output: Path) -> None:
-    """Fetch the provider's synthetic sample and analysis rule for AGREEMENT_ID."""
-    data = call(node, key, "GET", f"/api/compute/mock/{agreement_id}")
+    """Fetch the provider's synthetic sample and analysis rule for AGREEMENT_ID (a unique
+    prefix will do)."""
+    agreement = resolve(node, key, "agreement", agreement_id)
+    data = call(node, key, "GET", f"/api/compute/mock/{agreement}")
     output.write_text(json.dumps(data, indent=1))
     console.print(
         f"{len(data['rows'])} synthetic rows of table {data['table']} written to {output}"
@@ -155,17 +203,21 @@ def mock(node: str, key: str, agreement_id: str, output: Path) -> None:
 @click.argument("mock_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.argument("query")
 def try_locally(mock_file: Path, query: str) -> None:
-    """Run QUERY on a mock (from `compute mock`) with the provider's guard, locally, for free."""
+    """Run QUERY on MOCK_FILE (from `compute mock`) with the provider's guard, locally, for
+    free.  Exits 1 when the provider would refuse the query."""
     from trustspace.core.compute import GuardError, check, parse_rule
     from trustspace.dataplane.compute import EngineError
     from trustspace.services.compute import preview
 
-    data = json.loads(mock_file.read_text())
     try:
+        data = json.loads(mock_file.read_text())
         rule = parse_rule(data["rule"])
+    except (ValueError, KeyError, TypeError, GuardError) as exc:
+        fail(f"{mock_file} is not a mock from `compute mock`: {exc}", USAGE)
+    try:
         plan = check(rule, query)
     except GuardError as exc:
-        fail(f"the provider would refuse this query: {exc}")
+        fail(f"the provider would refuse this query: {exc}", REFUSED)
     mocks = {data["table"]: data, **data.get("joined", {})}
     with tempfile.TemporaryDirectory() as tmp:
         tables: dict[str, tuple[Path, str]] = {}
@@ -179,5 +231,5 @@ def try_locally(mock_file: Path, query: str) -> None:
         try:
             result = preview(plan, tables)
         except EngineError as exc:
-            fail(exc.reason)
+            fail(exc.reason, REFUSED)
     _show({"id": "(mock)", "state": "accepted on mock data", "reason": "", "result": result})

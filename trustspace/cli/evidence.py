@@ -382,8 +382,9 @@ def verify(
     file: Path | None, data_dir: str | None, database: str | None, keys: str | None,
     operator_urls: tuple[str, ...], records: tuple[Path, ...], as_json: bool,
 ) -> None:  # fmt: skip
-    """Check the hash chain against the log's checkpoints and the operator's own record; name
-    every broken entry and what nothing vouches for.  Exit 0 verified, 1 broken, 2 unreadable
+    """Check the hash chain of FILE (an export; none: the node's store) against the log's
+    checkpoints and the operator's own record; name every broken entry and what nothing
+    vouches for.  Exit 0 verified, 1 broken, 2 unreadable
     input, 3 an operator could not be reached."""
     w = Witnesses()
     db = None
@@ -442,7 +443,8 @@ def verify(
 @click.command("verify")
 @click.argument("certificate")
 @click.option("--keys", required=True, help="The operator's published keys: a JWKS file or URL.")
-def verify_certificate(certificate: str, keys: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print only the claims, as JSON.")
+def verify_certificate(certificate: str, keys: str, as_json: bool) -> None:
     """Verify a registration or trade CERTIFICATE (a file or the token itself), offline with
     the operator's keys; print its claims.  Exit 0: valid; 1: not valid; 2: unreadable."""
     try:
@@ -453,9 +455,10 @@ def verify_certificate(certificate: str, keys: str) -> None:
     try:
         claims = read_certificate(token, _certificate_keys(keys))
     except AuthError as exc:
-        click.echo(f"NOT VALID: {exc.reason}")
+        click.echo(f"NOT VALID: {exc.reason}", err=as_json)
         sys.exit(1)
-    click.echo(f"VALID {claims['type']} {claims['jti']} issued by {claims['iss']}")
+    if not as_json:
+        click.echo(f"VALID {claims['type']} {claims['jti']} issued by {claims['iss']}")
     click.echo(json.dumps(claims, indent=2, ensure_ascii=False))
 
 

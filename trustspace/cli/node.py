@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from trustspace import settings as settings_mod
-from trustspace.cli.common import console, fail
+from trustspace.cli.common import console, fail, json_option, show
 
 
 def _load(config: Path | None, flags: dict[str, Any]) -> settings_mod.Settings:
@@ -123,14 +123,19 @@ def init(config: Path | None, **flags: Any) -> None:
 
 @click.command("settings")
 @_node_options
-def show_settings(config: Path | None, **flags: Any) -> None:
+@json_option
+def show_settings(config: Path | None, as_json: bool, **flags: Any) -> None:
     """Print the effective settings and where each value came from (secrets hidden)."""
     s = _load(config, flags)
+    rows = [{"setting": name, "value": value, "source": source, "meaning": spec.help}
+            for (name, value, source), spec in zip(
+                settings_mod.describe(s), settings_mod.SETTINGS, strict=True)]  # fmt: skip
+    if as_json:
+        show(rows)
+        return
     table = Table("setting", "value", "source", "meaning")
-    for (name, value, source), spec in zip(
-        settings_mod.describe(s), settings_mod.SETTINGS, strict=True
-    ):
-        table.add_row(name, value, source, spec.help)
+    for row in rows:
+        table.add_row(row["setting"], row["value"], row["source"], row["meaning"])
     console.print(table)
 
 

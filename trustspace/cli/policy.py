@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.table import Table
 
-from trustspace.cli.common import call, console, key_option, node_option, show
+from trustspace.cli.common import (
+    USAGE,
+    call,
+    iso,
+    json_option,
+    key_option,
+    node_option,
+    print_table,
+    records,
+    resolve,
+    show,
+    table,
+)
 
 
 @click.group()
@@ -27,6 +39,7 @@ def policy() -> None:
 @click.option("--assignee", help="An offer's consumer (default: the request's assignee).")
 @click.option("--target", help="An offer's dataset (default: the request's target).")
 @click.option("--assigner", help="An offer's provider (default: 'provider').")
+@json_option
 def policy_eval(
     policy_file: Path,
     request_file: Path,
@@ -34,6 +47,7 @@ def policy_eval(
     assignee: str | None,
     target: str | None,
     assigner: str | None,
+    as_json: bool,
 ) -> None:
     """Print the compliance report; exit 0 for permit, 1 for deny, 2 for invalid input.
 
@@ -50,7 +64,7 @@ def policy_eval(
         )
     except PolicyError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(USAGE)
     if note:
         click.echo(f"note: {note}", err=True)
     show(report)
@@ -58,40 +72,41 @@ def policy_eval(
 
 
 @policy.command("vocabulary")
-def policy_vocabulary() -> None:
+@json_option
+def policy_vocabulary(as_json: bool) -> None:
     """Print the vocabulary policies on this node may use."""
     from trustspace.core.odrl.vocab import describe
 
     show(describe())
 
 
-def _ago(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 @policy.command("decisions")
 @node_option
 @key_option
-@click.option("--agreement", help="Only decisions about this agreement.")
-@click.option("--process", help="Only decisions about this negotiation or transfer.")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--agreement", help="Only decisions about this agreement (a unique prefix will do).")
+@click.option("--process", help="Only decisions about this negotiation or transfer (its full id).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
+              help="At most this many decisions.")  # fmt: skip
+@json_option
 def policy_decisions(
-    node: str, key: str, agreement: str | None, process: str | None, limit: int
+    node: str, key: str, agreement: str | None, process: str | None, limit: int, as_json: bool
 ) -> None:
     """List the node's policy decisions, newest first, with their reasons."""
+    if agreement:
+        agreement = resolve(node, key, "agreement", agreement)
     query = f"?limit={limit}"
     query += f"&agreement={agreement}" if agreement else ""
     query += f"&process={process}" if process else ""
     rows = call(node, key, "GET", "/api/decisions" + query)
-    table = Table("at", "point", "principal", "decision", "reasons")
-    for row in rows:
-        table.add_row(
-            _ago(row["at"]), row["point"], row["principal"], row["decision"],
-            "\n".join(row["reasons"]),
-        )  # fmt: skip
-    console.print(table)
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        t = table("at", "point", "principal", "decision", "reasons", ids=("at",))
+        for row in rows:
+            t.add_row(iso(row["at"]), row["point"], row["principal"], row["decision"],
+                      "\n".join(row["reasons"]))  # fmt: skip
+        print_table(t)
+
+    records(rows, as_json, render)
 
 
 @policy.command("pay")
@@ -101,9 +116,13 @@ def policy_decisions(
 @click.argument("amount")
 @click.argument("unit")
 @click.option("--reference", help="Payment reference (e.g. a bank transfer id).")
+@json_option
 def policy_pay(
-    node: str, key: str, agreement_id: str, amount: str, unit: str, reference: str | None
-) -> None:
-    """Record a payment of AMOUNT in UNIT received under AGREEMENT_ID (read by payAmount)."""
+    node: str, key: str, agreement_id: str, amount: str, unit: str, reference: str | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Record a payment of AMOUNT in UNIT (a currency, e.g. CNY) received under AGREEMENT_ID
+    (a unique prefix will do; read by payAmount constraints)."""
     body = {"amount": amount, "unit": unit, "reference": reference}
-    show(call(node, key, "POST", f"/api/agreements/{agreement_id}/payments", body))
+    aid = resolve(node, key, "agreement", agreement_id)
+    show(call(node, key, "POST", f"/api/agreements/{aid}/payments", body))

@@ -10,7 +10,17 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from trustspace.cli.common import call, console, fail, key_option, node_option, show
+from trustspace.cli.common import (
+    USAGE,
+    call,
+    errors,
+    fail,
+    json_option,
+    key_option,
+    node_option,
+    resolve,
+    show,
+)
 
 IDENTIFYING = ("cn_resident_id", "passport", "cn_mobile", "email", "bank_card")
 
@@ -30,7 +40,7 @@ def profile_with_progress(path: Path, validate: int = 256) -> dict[str, Any]:
 
     with Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TransferSpeedColumn(), console=console, transient=True,
+        TransferSpeedColumn(), console=errors, transient=True,
     ) as bar:  # fmt: skip
         task = bar.add_task(f"profiling {path.name}", total=path.stat().st_size)
 
@@ -40,8 +50,7 @@ def profile_with_progress(path: Path, validate: int = 256) -> dict[str, Any]:
         try:
             result: dict[str, Any] = profile_file(path, validate=validate, on_progress=progress)
         except ValueError as exc:
-            fail(f"{path}: {exc}")
-            raise AssertionError from exc
+            fail(f"{path}: {exc}", USAGE)
     result["persons"] = persons(result)
     return result
 
@@ -51,6 +60,7 @@ classification_option = click.option(
     type=click.Choice(["general", "important", "core"]),
     default="general",
     show_default=True,
+    help="Data classification (core data is never listed).",
 )
 policy_option = click.option(
     "--policy",
@@ -94,7 +104,7 @@ def combined(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
     "files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False)
 )
 @click.option("--title", help="Title (default: the first file's name).")
-@click.option("--description", default="")
+@click.option("--description", default="", help="What the product holds.")
 @click.option("--keywords", default="", help="Comma-separated keywords.")
 @click.option("--version", "version", help="Version label (default: the content hash).")
 @classification_option
@@ -116,21 +126,22 @@ def combined(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
     show_default=True,
     help="Pattern candidates per column and batch whose check digits are verified.",
 )
-@click.option("--license", "license_")
-@click.option("--price")
-@click.option("--currency")
+@click.option("--license", "license_", help="License of the data (e.g. CC-BY-4.0).")
+@click.option("--price", help="Price of the product (with --currency).")
+@click.option("--currency", help="Currency of --price, e.g. CNY.")
+@json_option
 def add(node: str, key: str, files: tuple[Path, ...], title: str | None, description: str,
         keywords: str, version: str | None, classification: str, declaration_file: Path | None,
         policy_file: Path | None, update_frequency: str | None, previous_version: str | None,
         pii_sample: int, license_: str | None, price: str | None,
-        currency: str | None) -> None:  # fmt: skip
+        currency: str | None, as_json: bool) -> None:  # fmt: skip
     """Profile and scan FILES (CSV, JSON Lines, Parquet), then publish them as one product
     version.  Several files make one version of several tables, each named after its file."""
     from trustspace.core.fileset import name_problem
 
     problem = name_problem([f.name for f in files])
     if problem:
-        fail(problem)
+        fail(problem, USAGE)
     profiles = {f.name: profile_with_progress(f, pii_sample) for f in files}
     profile = profiles[files[0].name] if len(files) == 1 else combined(profiles)
     where: dict[str, Any] = (
@@ -149,9 +160,9 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
             try:
                 body[field] = json.loads(source.read_text())
             except ValueError as exc:
-                fail(f"{source} is not valid JSON: {exc}")
+                fail(f"{source} is not valid JSON: {exc}", USAGE)
     found = ", ".join(profile.get("pii_kinds", [])) or "none"
-    console.print(
+    errors.print(
         f"{profile['rows']:,} rows, {len(profile['columns'])} columns; personal information: {found}"
     )
     show(call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None}))
@@ -162,8 +173,10 @@ def add(node: str, key: str, files: tuple[Path, ...], title: str | None, descrip
 @key_option
 @click.argument("dataset_id")
 @click.option("--operator", "operator_id", help="Operator id (default: the first trusted).")
-def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> None:
-    """Submit DATASET_ID's current version for review and listing."""
+@json_option
+def submit(node: str, key: str, dataset_id: str, operator_id: str | None, as_json: bool) -> None:
+    """Submit DATASET_ID's current version (a unique prefix will do) for review and listing."""
+    dataset_id = resolve(node, key, "dataset", dataset_id)
     show(call(node, key, "POST", f"/api/datasets/{dataset_id}/listing",
                  {"operator": operator_id} if operator_id else {}))  # fmt: skip
 
@@ -172,20 +185,23 @@ def submit(node: str, key: str, dataset_id: str, operator_id: str | None) -> Non
 @node_option
 @key_option
 @click.argument("base_url")
-@click.option("--title", required=True)
-@click.option("--description", default="")
+@click.option("--title", required=True, help="Title of the product.")
+@click.option("--description", default="", help="What the API offers.")
 @click.option("--auth-env", help="Environment variable of the node holding the backend credential.")
-@click.option("--auth-header", default="Authorization", show_default=True)
-@click.option("--media-type", default="application/json", show_default=True)
+@click.option("--auth-header", default="Authorization", show_default=True,
+              help="Header the backend credential goes in.")  # fmt: skip
+@click.option("--media-type", default="application/json", show_default=True,
+              help="Media type of the API's answers.")  # fmt: skip
 @click.option("--post", "allow_post", is_flag=True, help="Consumers may also POST (query APIs).")
 @click.option("--version", "version", help="Version label of the API.")
 @click.option("--previous-version", help="Dataset id of the product's newest version.")
 @classification_option
 @policy_option
+@json_option
 def api(node: str, key: str, base_url: str, title: str, description: str, auth_env: str | None,
         auth_header: str, media_type: str, allow_post: bool, version: str | None,
         previous_version: str | None,
-        classification: str, policy_file: Path | None) -> None:  # fmt: skip
+        classification: str, policy_file: Path | None, as_json: bool) -> None:  # fmt: skip
     """Publish an HTTP API at BASE_URL as a product: consumers call it through this node's
     data plane under a contract; the backend address and credential are never shown."""
     body: dict[str, Any] = {
@@ -199,5 +215,5 @@ def api(node: str, key: str, base_url: str, title: str, description: str, auth_e
         try:
             body["policy"] = json.loads(policy_file.read_text())
         except ValueError as exc:
-            fail(f"{policy_file} is not valid JSON: {exc}")
+            fail(f"{policy_file} is not valid JSON: {exc}", USAGE)
     show(call(node, key, "POST", "/api/datasets", {k: v for k, v in body.items() if v is not None}))
