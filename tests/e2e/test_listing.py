@@ -106,7 +106,7 @@ def test_listing_review_certificates_and_cross_border(nodes: Nodes, tmp_path: Pa
     added = cli(nodes.provider, "product", "add", str(data), "--title", "Ward 7 visits",
                 "--declaration", str(tmp_path / "no-basis.json"))  # fmt: skip
     assert added.returncode == 0, added.stdout + added.stderr
-    assert "personal information: cn_resident_id, email" in added.stdout
+    assert "personal information: cn_resident_id, email" in added.stderr
     first = json.loads(added.stdout[added.stdout.index("{") :])
     refused = cli(nodes.provider, "product", "submit", first["id"])
     assert refused.returncode != 0

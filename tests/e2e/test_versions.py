@@ -165,7 +165,7 @@ def test_product_add_profiles_every_file_of_a_version(space: Space, tmp_path: Pa
         f.write("501,someone@mail.example\n")
     added = cli(space.provider, "product", "add", str(people), str(orders), "--title", "shop")
     assert added.returncode == 0, added.stdout + added.stderr
-    assert "2,501 rows, 4 columns" in added.stdout and "personal information: email" in added.stdout
+    assert "2,501 rows, 4 columns" in added.stderr and "personal information: email" in added.stderr
     out = json.loads(added.stdout[added.stdout.index("{") :])
     assert out["sha256"] == _version_hash(people, orders)
     assert sorted(f["name"] for f in out["files"]) == ["orders.csv", "people.csv"]

@@ -17,8 +17,8 @@ from trustspace.core import messages as m
 from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, Transfer
 from trustspace.services import catalog, negotiations, transfers
-from trustspace.services.catalog import FileSource, VersionSpec
 from trustspace.services import policy as pep
+from trustspace.services.catalog import FileSource, VersionSpec
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import Refused
 from trustspace.store import repo, usage

@@ -26,7 +26,7 @@ def _files(body: Any) -> tuple[FileSource, ...]:
     paths = strings(body, "paths")
     uploads = body.get("files", [])
     if sum(map(bool, (path, paths, uploads))) > 1:
-        raise BadRequest("give 'path' (one file), 'paths' (several) or 'files' (uploads), one")
+        raise BadRequest("give 'path' (one file), 'paths' (several) or 'files' (uploads), not both")
     if not isinstance(uploads, list) or not all(isinstance(f, dict) for f in uploads):
         raise BadRequest('\'files\' must be a list of {"name", "upload"} objects')
     if uploads:
