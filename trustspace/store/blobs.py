@@ -1,5 +1,8 @@
 """The blob folder: published files, stored under their SHA-256, and the copies still arriving.
 
+Copies arrive through :class:`Incoming`, from a file on the node (:func:`ingest`) or from an
+upload's body as it is received (:mod:`trustspace.services.uploads`): the same rules hold.
+
 Rules and invariants:
 - A blob is named by the SHA-256 of its bytes.  What the node records for a dataset is the hash
   of the bytes read back from the final blob after it is in place, so a dataset row never names
