@@ -130,6 +130,18 @@ def test_a_body_that_does_not_arrive_in_time_is_408() -> None:
     assert rec.headers["connection"] == "close"
 
 
+def test_a_route_may_have_its_own_time() -> None:
+    seen: list[int] = []
+    rec = Recorder([b"x", b"y", b"z"], delay=0.2)
+    run(reading_app(seen), scope("/api/uploads", {"transfer-encoding": "chunked"}), rec,
+        timeout=0.3, timeouts={"/api/uploads": 30.0})  # fmt: skip
+    assert rec.status == 200 and seen == [3]
+    rec = Recorder([b"x", b"y", b"z"], delay=0.2)
+    run(reading_app([]), scope("/api/datasets", {"transfer-encoding": "chunked"}), rec,
+        timeout=0.3, timeouts={"/api/uploads": 30.0})  # fmt: skip
+    assert rec.status == 408
+
+
 def test_an_answer_before_the_body_was_read_closes_the_connection() -> None:
     async def early(scope: Scope, receive: Receive, send: Send) -> None:
         await JSONResponse({"error": "no"}, status_code=401)(scope, receive, send)

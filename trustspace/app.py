@@ -146,11 +146,12 @@ def build(
     max_body_bytes: int,
     body_timeout: float,
     body_limits: dict[str, int],
+    body_timeouts: dict[str, float] | None = None,
 ) -> tuple[ASGIApp, list[BaseRoute]]:
     """The app serving ``routes``, behind the edge; also the route list (for tests and docs)."""
     mounted = list(routes)
     app = Starlette(routes=mounted, lifespan=lifespan, exception_handlers=exception_handlers())
     wrapped = edge.BodyLimit(edge.NormalPath(app, surface_error), limit=max_body_bytes,
                              timeout=body_timeout, limits=body_limits,
-                             error=surface_error)  # fmt: skip
+                             timeouts=body_timeouts, error=surface_error)  # fmt: skip
     return wrapped, mounted

@@ -13,8 +13,9 @@ Rules, for every route of the node (DSP, data plane, management API, operator, T
   the route's limit is answered 413 at once, without reading the body; a chunked or undeclared
   body is counted as it arrives and refused with 413 as soon as it passes the limit; a body
   that has not arrived whole within ``body_timeout`` seconds of the request is refused with
-  408.  The limit is ``max_body_bytes``, or the route's own value (the data plane's API calls).
-  Nothing past the limit is kept: the app sees at most the limit.
+  408.  The limit is ``max_body_bytes``, or the route's own value (the data plane's API calls,
+  uploads to the management API, which also have their own time).  Nothing past the limit is
+  kept: the app sees at most the limit.
 * A response sent before the request body was read whole (a refusal, a 401 before the body,
   an oversized body) carries ``Connection: close`` and uvicorn closes the connection after it,
   so the rest of a large body is neither buffered nor read.
@@ -95,7 +96,8 @@ async def _nothing() -> Message:
 class BodyLimit:
     """ASGI middleware bounding each request body in size and in time (see the module rules).
 
-    ``limits`` maps path prefixes to their own limit; the longest matching prefix wins.
+    ``limits`` maps path prefixes to their own limit, ``timeouts`` to their own time; the
+    longest matching prefix wins.
     """
 
     def __init__(
@@ -106,18 +108,20 @@ class BodyLimit:
         timeout: float,
         error: ErrorBody = plain_error,
         limits: Mapping[str, int] | None = None,
+        timeouts: Mapping[str, float] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.timeout = timeout
         self.error = error
         self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+        self.timeouts = sorted((timeouts or {}).items(), key=lambda kv: -len(kv[0]))
 
     def limit_for(self, path: str) -> int:
-        for prefix, limit in self.limits:
-            if path.startswith(prefix):
-                return limit
-        return self.limit
+        return next((n for prefix, n in self.limits if path.startswith(prefix)), self.limit)
+
+    def timeout_for(self, path: str) -> float:
+        return next((t for prefix, t in self.timeouts if path.startswith(prefix)), self.timeout)
 
     async def _answer(self, scope: Scope, send: Send, status: int, code: str, reason: str) -> None:
         response = self.error(scope["path"], status, code, reason)
@@ -129,6 +133,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        timeout = self.timeout_for(scope["path"])
         headers = Headers(scope=scope)
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         try:
@@ -144,7 +149,7 @@ class BodyLimit:
         received = 0
         refusal: tuple[int, str, str] | None = None
         started = False
-        deadline = anyio.current_time() + self.timeout
+        deadline = anyio.current_time() + timeout
 
         async def bounded_receive() -> Message:
             nonlocal complete, received, refusal
@@ -157,7 +162,7 @@ class BodyLimit:
                     message = await receive()
             except TimeoutError:
                 refusal = (408, "timeout",
-                           f"the request body did not arrive within {self.timeout:g} seconds")  # fmt: skip
+                           f"the request body did not arrive within {timeout:g} seconds")  # fmt: skip
                 raise _BodyRefused() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from trustspace import api, app
+from trustspace.api.uploads import UPLOADS
 from trustspace.core.compute import Limits
 from trustspace.core.paths import BASE_PATH
 from trustspace.dataplane.compute import FAILED
@@ -67,8 +68,9 @@ log = logging.getLogger("trustspace.node")
 
 
 def _check(settings: Settings) -> None:
-    positive = ("max_body_bytes", "body_timeout", "header_timeout", "max_connections",
-                "peer_timeout", "refusal_window", "refusal_rows")  # fmt: skip
+    positive = ("max_body_bytes", "body_timeout", "max_upload_bytes", "upload_timeout",
+                "header_timeout", "max_connections", "peer_timeout", "refusal_window",
+                "refusal_rows")  # fmt: skip
     for name in positive:
         if not getattr(settings, name) > 0:
             raise ValueError(f"setting {name} must be more than 0")
@@ -193,7 +195,8 @@ class Node:
             lifespan=self._lifespan,
             max_body_bytes=settings.max_body_bytes,
             body_timeout=settings.body_timeout,
-            body_limits={"/data/": MAX_API_BODY},
+            body_limits={"/data/": MAX_API_BODY, UPLOADS: settings.max_upload_bytes},
+            body_timeouts={UPLOADS: settings.upload_timeout},
         )
 
     def _routes(self) -> list[BaseRoute]:

@@ -163,6 +163,20 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "max_upload_bytes",
+        4 << 30,
+        "Largest file uploaded to the management API (POST /api/uploads) to be published, in"
+        " bytes; streamed to disk, refused with 413 past it.",
+        int,
+    ),
+    Setting(
+        "upload_timeout",
+        3600.0,
+        "Seconds an upload to the management API has to arrive whole (408 after); other"
+        " bodies have body_timeout.",
+        float,
+    ),
+    Setting(
         "body_timeout",
         30.0,
         "Seconds a client has to send a whole request body (408 after).",

@@ -13,6 +13,7 @@ from tests.store.conftest import db  # noqa: F401  (the SQLite + PostgreSQL fixt
 from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, Negotiation
 from trustspace.services import catalog, compute
+from trustspace.services.catalog import FileSource, VersionSpec
 from trustspace.services.context import NodeContext
 from trustspace.store.db import Database
 
@@ -28,7 +29,9 @@ def provider(db: Database, tmp_path: Path) -> NodeContext:  # noqa: F811
     src = tmp_path / "visits.parquet"
     duckdb.connect().execute(f"COPY (SELECT range AS pid, 'w' || (range % 3) AS ward, range % 50 AS amount"
                              f" FROM range(300)) TO '{src}' (FORMAT parquet)")  # fmt: skip
-    dataset, _ = catalog.publish(ctx, path=src, title="visits", compute_rule=RULE)
+    dataset, _ = catalog.publish(
+        ctx, VersionSpec("visits", (FileSource.at(src),), compute_rule=RULE)
+    )
     now = ctx.clock()
     with db.tx() as tx:
         from trustspace.store import agreements

@@ -10,6 +10,7 @@ import pytest
 
 from tests.store.conftest import db  # noqa: F401  (the SQLite + PostgreSQL fixture)
 from trustspace.services import catalog
+from trustspace.services.catalog import FileSource, VersionSpec
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import Refused
 from trustspace.store import blobs, datasets
@@ -36,10 +37,11 @@ def test_a_blob_that_reads_back_wrong_is_refused_and_records_nothing(
         real_replace(a, b)
 
     monkeypatch.setattr(blobs.os, "replace", lossy)
+    spec = VersionSpec("Visits", (FileSource.at(src),), dataset_id="urn:d:1")
     with pytest.raises(Refused, match=r"stored copy of visits\.csv reads back as SHA-256"):
-        catalog.publish(ctx, path=src, title="Visits", dataset_id="urn:d:1")
+        catalog.publish(ctx, spec)
     with db.tx() as tx:
         assert datasets.get_dataset(tx, "urn:d:1") is None and datasets.list_datasets(tx) == []
     monkeypatch.setattr(blobs.os, "replace", real_replace)
-    dataset, _ = catalog.publish(ctx, path=src, title="Visits", dataset_id="urn:d:1")
+    dataset, _ = catalog.publish(ctx, spec)
     assert dataset.path is not None and Path(dataset.path).read_bytes() == src.read_bytes()

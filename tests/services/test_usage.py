@@ -18,6 +18,7 @@ from trustspace.core.machine import Role
 from trustspace.core.records import Agreement, Transfer
 from trustspace.services import catalog, negotiations, transfers
 from trustspace.services import policy as pep
+from trustspace.services.catalog import FileSource, VersionSpec
 from trustspace.services.context import Identity, NodeContext
 from trustspace.services.errors import Refused
 from trustspace.store import agreements, usage
@@ -54,7 +55,9 @@ def provider(db: Database, tmp_path: Path) -> Iterator[NodeContext]:  # noqa: F8
 def _publish(ctx: NodeContext, tmp_path: Path, terms: dict[str, Any]) -> str:
     src = tmp_path / "d.bin"
     src.write_bytes(b"x" * 1000)
-    dataset, _ = catalog.publish(ctx, path=src, title="d", policy=terms, offer_id="urn:offer:1")
+    dataset, _ = catalog.publish(
+        ctx, VersionSpec("d", (FileSource.at(src),), policy=terms, offer_id="urn:offer:1")
+    )
     return dataset.id
 
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from trustspace.api import compute, datasets, membership, negotiations, records, transfers
+from trustspace.api import (
+    compute,
+    datasets,
+    membership,
+    negotiations,
+    records,
+    transfers,
+    uploads,
+)
 from trustspace.services.runtime import Runtime
 
 __all__ = ["routes"]
@@ -25,4 +33,5 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         *transfers.routes(rt),
         *membership.routes(rt),
         *compute.routes(rt),
+        *uploads.routes(rt),
     ]

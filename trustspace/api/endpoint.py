@@ -28,7 +28,9 @@ from trustspace.services.errors import BadRequest
 
 __all__ = [
     "PUBLIC",
+    "UNAUTHORIZED",
     "BadRequest",
+    "authorized",
     "managed",
     "obj",
     "page",
@@ -106,16 +108,25 @@ def surface(request: Request) -> str:
     return str(getattr(route, "path", "") or request.url.path)
 
 
+def authorized(request: Request, key: str | None) -> bool:
+    """The request carries ``key`` (anyone may call with ``key=PUBLIC``); read from the headers
+    only, so a refusal comes before the body."""
+    if key is PUBLIC:
+        return True
+    given = request.headers.get("authorization", "")
+    return bool(key) and hmac.compare_digest(given.encode(), f"Bearer {key}".encode())
+
+
+UNAUTHORIZED = {"error": "missing or wrong management key"}
+
+
 def managed(key: str | None) -> Callable[..., Endpoint]:
     """JSON handlers behind ``key`` (or open to anyone with ``key=PUBLIC``)."""
 
     def endpoint(handler: Handler, status: int = 200) -> Endpoint:
         async def run(request: Request) -> Response:
-            given = request.headers.get("authorization", "")
-            if key is not PUBLIC and (
-                not key or not hmac.compare_digest(given.encode(), f"Bearer {key}".encode())
-            ):
-                return JSONResponse({"error": "missing or wrong management key"}, status_code=401)
+            if not authorized(request, key):
+                return JSONResponse(UNAUTHORIZED, status_code=401)
             body = await read_object(request) if request.method == "POST" else None
             result = await run_in_threadpool(handler, request, body)
             return JSONResponse(result, status_code=status)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from trustspace.cli.common import (
-    USAGE,
-    call,
-    fail,
-    json_option,
-    key_option,
-    node_option,
-    show,
-)
+from trustspace.cli.common import call, json_option, key_option, node_option, show
+from trustspace.cli.publishing import publish_version, version_options
 from trustspace.core.odrl import PolicyError
 from trustspace.core.odrl.vocab import TRUSTSPACE
 from trustspace.core.odrl.words import describe_offer, money_words
@@ -27,69 +19,13 @@ PRICE_KEY = TRUSTSPACE + "price"  # as trustspace.services.catalog lists a datas
 @click.command()
 @node_option
 @key_option
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--title", help="Dataset title (default: the file name).")
-@click.option("--description", default="", help="Dataset description.")
-@click.option(
-    "--policy",
-    "policy_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="JSON file with the offer's ODRL rules (default: permission to use).",
-)
-@click.option(
-    "--access-policy",
-    "access_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="JSON file with an ODRL policy deciding who sees the dataset (default: everyone).",
-)
-@click.option(
-    "--compute-rule",
-    "compute_file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="JSON analysis rule: offer compute-to-data (Compute-SQL) on this dataset.",
-)
-@click.option(
-    "--classification",
-    type=click.Choice(["general", "important"]),
-    default="general",
-    show_default=True,
-    help="Data classification (core data is never listed).",
-)
-@click.option("--id", "dataset_id", help="Dataset id (default: a new urn:uuid).")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@version_options
 @json_option
-def publish(
-    node: str,
-    key: str,
-    file: Path,
-    title: str | None,
-    description: str,
-    policy_file: Path | None,
-    access_file: Path | None,
-    compute_file: Path | None,
-    classification: str,
-    dataset_id: str | None,
-    as_json: bool,
-) -> None:
-    """Publish FILE as a dataset with an offer (the node copies the file)."""
-    body: dict[str, Any] = {
-        "path": str(file.resolve()),
-        "title": title or file.name,
-        "description": description,
-    }
-    for field, source in (
-        ("policy", policy_file),
-        ("accessPolicy", access_file),
-        ("computeRule", compute_file),
-    ):
-        if source:
-            try:
-                body[field] = json.loads(source.read_text())
-            except ValueError as exc:
-                fail(f"{source} is not valid JSON: {exc}", USAGE)
-    body["classification"] = classification
-    if dataset_id:
-        body["id"] = dataset_id
-    show(call(node, key, "POST", "/api/datasets", body))
+def publish(node: str, key: str, file: Path, as_json: bool, **options: Any) -> None:
+    """Publish FILE as a product version with an offer: uploaded to the node, which keeps a
+    copy under its SHA-256.  The plain case of ``product add``, with the same options."""
+    publish_version(node, key, (file,), **options)
 
 
 @click.command()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +39,10 @@ class ManagementClient:
             response = self.http.request(method, self.url + path, json=body)
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach the node at {self.url}: {exc}") from exc
+        return self._answer(method, path, response)
+
+    @staticmethod
+    def _answer(method: str, path: str, response: httpx.Response) -> Any:
         try:
             data = response.json()
         except ValueError:
@@ -46,6 +52,46 @@ class ManagementClient:
             raise ApiError(
                 f"{method} {path}: HTTP {response.status_code}: {reason}", response.status_code
             )
+        return data
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        sha256: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Stream ``path`` to the node's ``/api/uploads``, hashing it on the way; the answer is
+        checked to name the same SHA-256 (and ``sha256``, when given, is checked by the node
+        before it keeps anything)."""
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+
+        def body() -> Iterator[bytes]:
+            done = 0
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, size)
+                    yield chunk
+
+        where = "/api/uploads"
+        try:
+            response = self.http.post(
+                self.url + where,
+                content=body(),
+                params={"sha256": sha256} if sha256 else None,
+                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+                timeout=httpx.Timeout(60.0, read=600.0),  # the node syncs and reads back the file
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(f"uploading {path.name} to {self.url} failed: {exc}") from exc
+        data = self._answer("POST", where, response)
+        if not isinstance(data, dict) or data.get("sha256") != digest.hexdigest():
+            raise ApiError(f"the node stored {path.name} as something else than was sent"
+                           f" (SHA-256 {digest.hexdigest()}); nothing was published")  # fmt: skip
         return data
 
     def wait(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
+import socket
 import sys
 import tempfile
 from functools import partial
@@ -80,9 +82,11 @@ def serve(config: Path | None, **flags: Any) -> None:
     logging.basicConfig(
         level=str(s.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    sock = _listen(s.host, s.port)  # before anything starts: the node says "up" once it listens
     try:
         node = Node(s)
     except (ValueError, OSError) as exc:
+        sock.close()
         fail(str(exc))
         return
     console.print(
@@ -94,15 +98,38 @@ def serve(config: Path | None, **flags: Any) -> None:
         )
     if scratch is not None:  # the TCK profile's state is throw-away
         node.on_stop.append(partial(shutil.rmtree, scratch, ignore_errors=True))
-    uvicorn.run(
-        node.app,
-        host=s.host,
-        port=s.port,
-        log_level=str(s.log_level).lower(),
-        access_log=False,
-        lifespan="on",
-        http=http_protocol(s.header_timeout, s.max_connections),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            node.app,
+            log_level=str(s.log_level).lower(),
+            access_log=False,
+            lifespan="on",
+            http=http_protocol(s.header_timeout, s.max_connections),
+        )
     )
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, or a plain exit when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}; check --host")
+        raise AssertionError from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past connections' TIME_WAIT
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} is already in use (another node or program listens on"
+                 f" {host}:{port}); choose another with --port")  # fmt: skip
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise AssertionError from exc
+    return sock
 
 
 @click.command()

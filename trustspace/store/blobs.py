@@ -1,5 +1,8 @@
 """The blob folder: published files, stored under their SHA-256, and the copies still arriving.
 
+Copies arrive through :class:`Incoming`, from a file on the node (:func:`ingest`) or from an
+upload's body as it is received (:mod:`trustspace.services.uploads`): the same rules hold.
+
 Rules and invariants:
 - A blob is named by the SHA-256 of its bytes.  What the node records for a dataset is the hash
   of the bytes read back from the final blob after it is in place, so a dataset row never names
@@ -125,37 +128,81 @@ def _sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class Incoming:
+    """A copy arriving in the blob folder: written under a temporary name of its own while it
+    is hashed, then put in place by :meth:`finish`.  Leaving the ``with`` block removes the
+    temporary file, whatever happened (a refused body, a disconnect, a failed disk)."""
+
+    def __init__(self, blob_dir: Path, label: str) -> None:
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        self.blob_dir = blob_dir
+        self.label = label
+        self.tmp = blob_dir / incoming_name()
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._file = self.tmp.open("xb")
+
+    def __enter__(self) -> Incoming:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def finish(self, expected: str | None = None) -> tuple[Path, int, str]:
+        """Put the copy in place under its SHA-256; return the blob, its size and its hash,
+        read back from the blob.  Raises :class:`BlobMismatch` when the copy is not the
+        ``expected`` SHA-256 (then nothing is stored) or the blob does not read back as what
+        was copied."""
+        self._file.flush()
+        os.fsync(self._file.fileno())  # the dataset row commits next: its bytes must be on disk
+        self._file.close()
+        sha = self._digest.hexdigest()
+        if expected is not None and expected != sha:
+            raise BlobMismatch(
+                f"{self.label} arrived as SHA-256 {sha}, not the {expected} announced"
+            )
+        final = self.blob_dir / sha
+        stored = _sha256(final)
+        if stored != sha:  # missing, or a partial or damaged copy: ours takes its place
+            os.replace(self.tmp, final)
+            _sync_dir(self.blob_dir)
+            stored = _sha256(final)
+        if stored != sha:
+            raise BlobMismatch(
+                f"the stored copy of {self.label} reads back as "
+                f"{'nothing' if stored is None else 'SHA-256 ' + stored}, not the {sha} copied"
+            )
+        return final, self.size, sha
+
+
 def ingest(src: Path, blob_dir: Path) -> tuple[Path, int, str]:
     """Copy ``src`` into the blob folder under its SHA-256, streaming; return the blob, its size
     and its hash, read back from the blob.  Raises :class:`BlobMismatch` when the blob does not
     read back as what was copied."""
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    tmp = blob_dir / incoming_name()
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with src.open("rb") as fin, tmp.open("xb") as fout:
-            while chunk := fin.read(_CHUNK):
-                digest.update(chunk)
-                fout.write(chunk)
-                size += len(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())  # the dataset row commits next: its bytes must be on disk
-        sha = digest.hexdigest()
-        final = blob_dir / sha
-        stored = _sha256(final)
-        if stored != sha:  # missing, or a partial or damaged copy: ours takes its place
-            os.replace(tmp, final)
-            _sync_dir(blob_dir)
-            stored = _sha256(final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    if stored != sha:
-        raise BlobMismatch(
-            f"the stored copy of {src.name} reads back as "
-            f"{'nothing' if stored is None else 'SHA-256 ' + stored}, not the {sha} copied"
-        )
-    return final, size, sha
+    with src.open("rb") as fin, Incoming(blob_dir, src.name) as incoming:
+        while chunk := fin.read(_CHUNK):
+            incoming.write(chunk)
+        return incoming.finish()
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def stored(blob_dir: Path, sha: str) -> tuple[Path, int] | None:
+    """The blob named ``sha`` and its size, if it is there and reads back as ``sha`` (an
+    upload referred to by its hash is checked again when it is published)."""
+    if not SHA256.fullmatch(sha):
+        return None
+    path = blob_dir / sha
+    if _sha256(path) != sha:
+        return None
+    return path, path.stat().st_size
 
 
 def remove_leftovers(blob_dir: Path, *, now: float | None = None) -> list[Path]:
