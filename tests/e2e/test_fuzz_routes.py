@@ -34,6 +34,8 @@ from trustspace.trust.tokens import bearer, issue_token
 
 SEED = 20261202
 LIMIT = 64 << 10  # the nodes' max_body_bytes: small, so bodies over it are cheap to send
+UPLOAD_LIMIT = 2 * LIMIT  # /api/uploads has its own bound, max_upload_bytes
+RAW_BODY = {"/api/uploads"}  # routes whose body is a file's bytes, not JSON
 DSP = "/dsp/2025-1/"
 AREAS = {"catalog": "CatalogError", "negotiations": "ContractNegotiationError",
          "transfers": "TransferError"}  # fmt: skip
@@ -79,7 +81,8 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
     root = tmp_path_factory.mktemp("fuzz")
     tester = NodeKey.load_or_create(root / "tester.key")
     trusted = [{"id": "tester", "public_key": tester.public_b64}]
-    env = {"TRUSTSPACE_MAX_BODY_BYTES": str(LIMIT), "TRUSTSPACE_CRAWL_INTERVAL": "0"}
+    env = {"TRUSTSPACE_MAX_BODY_BYTES": str(LIMIT), "TRUSTSPACE_CRAWL_INTERVAL": "0",
+           "TRUSTSPACE_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}  # fmt: skip
     database = f"ts_fuzz_{uuid.uuid4().hex[:10]}"  # the connector on PostgreSQL, the rest SQLite
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
@@ -255,7 +258,8 @@ def fuzz(target: Target, http: httpx.Client, template: str, rng: random.Random) 
     # Junk with a NUL is refused whatever the route (400), junk with a "/" (%2F) names no route
     # (404); bodies are bounded before either.
     early = 400 if "\x00" in unquote(path) else None if methods else 404
-    limit = MAX_API_BODY if template.startswith("/data/") else LIMIT
+    limit = (MAX_API_BODY if template.startswith("/data/")
+             else UPLOAD_LIMIT if template in RAW_BODY else LIMIT)  # fmt: skip
     if early is not None:
         for method in ("GET", "POST"):
             call = Call(target, http, template, path, method)
@@ -273,7 +277,8 @@ def fuzz(target: Target, http: httpx.Client, template: str, rng: random.Random) 
             call.send("garbage authorization", None, auth=garbage, shape=False)
         call.send("huge header within reason", None, headers={"X-Junk": "j" * (32 << 10)})
         if method == "POST":
-            bad_body = {400} if passes else {401}
+            # A raw-body route stores any bytes within its limit: "bad JSON" is a good file.
+            bad_body = ({201} if template in RAW_BODY else {400}) if passes else {401}
             for what, raw in (("malformed JSON", b'{"a": [1, 2'), ("not JSON at all", b"\xff\xfe"),
                               ("5,000 deep", deep(5000)), ("just over the depth", deep(MAX_DEPTH + 1)),
                               ("non-object", rng.choice([b"[1, 2]", b'"s"', b"3", b"null"]))):  # fmt: skip
