@@ -71,7 +71,6 @@ _FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
     exp.EQ: exp.EQ, exp.NEQ: exp.NEQ, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT,
     exp.GTE: exp.LTE,
 }  # fmt: skip
-_CAST_TYPE = {"num": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 _AGGREGATE_TYPES: dict[type[exp.Expr], str] = {exp.Count: "COUNT", exp.Sum: "SUM", exp.Avg: "AVG", exp.Min: "MIN",
                     exp.Max: "MAX"}  # fmt: skip
 

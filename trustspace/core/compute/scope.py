@@ -17,21 +17,9 @@ from trustspace.core.compute.syntax import (
     unparen,
 )
 
-_ALLOWED_SELECT_ARGS = {"expressions", "from_", "joins", "where", "group", "order", "limit",
-                        "offset"}  # fmt: skip
-_COMPARISONS: dict[type[exp.Expr], type[exp.Expr]] = {
-    exp.EQ: exp.EQ, exp.NEQ: exp.NEQ, exp.LT: exp.LT, exp.LTE: exp.LTE, exp.GT: exp.GT,
-    exp.GTE: exp.GTE,
-}  # fmt: skip
-_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
-    exp.EQ: exp.EQ, exp.NEQ: exp.NEQ, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT,
-    exp.GTE: exp.LTE,
-}  # fmt: skip
 _CAST_TYPE = {"num": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 _AGGREGATE_TYPES: dict[type[exp.Expr], str] = {exp.Count: "COUNT", exp.Sum: "SUM", exp.Avg: "AVG", exp.Min: "MIN",
                     exp.Max: "MAX"}  # fmt: skip
-
-_CAST_TYPE = {"num": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
 
 
 class Scope:
