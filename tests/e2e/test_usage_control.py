@@ -206,7 +206,7 @@ def test_access_policy_hides_a_dataset_from_those_it_does_not_admit(
         ids = {d["@id"] for d in catalog.get("dataset", [])}
         assert (published["id"] in ids) is visible, consumer.name
     # Asking for it directly looks exactly like asking for a dataset that does not exist.
-    with pytest.raises(ApiError, match=f"answered 404: no dataset {published['id']}"):
+    with pytest.raises(ApiError, match=f"the provider answered: no dataset {published['id']}"):
         _negotiate(market.us, market.provider, published["id"])
     hidden = [d for d in _decisions(market.provider) if d["point"] == "catalog"]
     assert hidden and all(d["principal"] == "ai-us" for d in hidden)

@@ -82,7 +82,7 @@ def remote_catalog(rt: Runtime, address: str, peer_id: str) -> dict[str, Any]:
             "POST", join(address, "catalog/request"), peer_id=peer_id, body=body
         )
     except RemoteError as exc:
-        raise rt.explain(exc) from exc
+        raise _provider_failed(rt, exc) from exc
     return answer
 
 
@@ -92,8 +92,18 @@ def remote_dataset(rt: Runtime, address: str, peer_id: str, dataset_id: str) -> 
     try:
         answer: dict[str, Any] = rt.peers.call("GET", url, peer_id=peer_id)
     except RemoteError as exc:
-        raise rt.explain(exc) from exc
+        raise _provider_failed(rt, exc) from exc
     return answer
+
+
+def _provider_failed(rt: Runtime, exc: RemoteError) -> Exception:
+    """A provider that refused (4xx) is this node's refusal in the provider's words, with what
+    this node knows about why (no credential held yet …); a provider that failed stays a
+    failed peer (502/504)."""
+    explained = rt.explain(exc)
+    if explained is not exc and explained.refused:
+        return Refused(explained.reason)
+    return as_refusal(exc, "provider")
 
 
 def search(rt: Runtime, operator_id: str | None, query: dict[str, str]) -> Any:
