@@ -83,7 +83,14 @@ def _reason(exc: BaseException) -> str:
     return reason if isinstance(reason, str) else str(exc)
 
 
-def answer(request: Request, exc: BaseException) -> Response:
+PageError = Callable[[Request | None, int, str], Response]
+"""An error as a page of a human surface (the portal): request (None from the edge), status,
+reason."""
+
+
+def answer(
+    request: Request, exc: BaseException, pages: tuple[str, PageError] | None = None
+) -> Response:
     """The answer for an exception from :data:`STATUS`, in the body of the request's surface."""
     path = request.url.path
     status, code, fixed = next((s, c, f) for kind, s, c, f in STATUS if isinstance(exc, kind))
@@ -105,6 +112,8 @@ def answer(request: Request, exc: BaseException) -> Response:
         status = 400
     elif isinstance(exc, Conflict) and area is not None:
         reason = f"a concurrent request changed this first: {exc}"
+    if pages is not None and path.startswith(pages[0]):
+        return pages[1](request, status, reason if isinstance(reason, str) else "; ".join(reason))
     found = dsp_error(path, status, code, reason, body=getattr(request.state, "body", None),
                       pid=request.path_params.get("pid"))  # fmt: skip
     return found or JSONResponse({"error": reason, **extra}, status_code=status)
@@ -118,23 +127,29 @@ def surface_error(path: str, status: int, code: str, reason: str) -> Response:
     )
 
 
-def _http_error(request: Request, exc: Exception) -> Response:
+def _http_error(request: Request, exc: Exception, pages: tuple[str, PageError] | None) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
-    response = surface_error(request.url.path, exc.status_code, code, exc.detail)
+    if pages is not None and request.url.path.startswith(pages[0]):
+        response = pages[1](request, exc.status_code, exc.detail)
+    else:
+        response = surface_error(request.url.path, exc.status_code, code, exc.detail)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
 
 
-def exception_handlers() -> dict[Any, Callable[[Request, Exception], Any]]:
-    """Starlette's handlers for :data:`STATUS` and for its own HTTP errors (404, 405)."""
+def exception_handlers(
+    pages: tuple[str, PageError] | None = None,
+) -> dict[Any, Callable[[Request, Exception], Any]]:
+    """Starlette's handlers for :data:`STATUS` and for its own HTTP errors (404, 405); under
+    the prefix of ``pages``, errors are that surface's pages."""
 
     async def handle(request: Request, exc: Exception) -> Response:
-        return answer(request, exc)
+        return answer(request, exc, pages)
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        return _http_error(request, exc)
+        return _http_error(request, exc, pages)
 
     return {HTTPException: http_error, **{kind: handle for kind, *_ in STATUS}}
 
@@ -147,10 +162,11 @@ def build(
     body_timeout: float,
     body_limits: dict[str, int],
     body_timeouts: dict[str, float] | None = None,
+    pages: tuple[str, PageError] | None = None,
 ) -> tuple[ASGIApp, list[BaseRoute]]:
     """The app serving ``routes``, behind the edge; also the route list (for tests and docs)."""
     mounted = list(routes)
-    app = Starlette(routes=mounted, lifespan=lifespan, exception_handlers=exception_handlers())
+    app = Starlette(routes=mounted, lifespan=lifespan, exception_handlers=exception_handlers(pages))
     wrapped = edge.BodyLimit(edge.NormalPath(app, surface_error), limit=max_body_bytes,
                              timeout=body_timeout, limits=body_limits,
                              timeouts=body_timeouts, error=surface_error)  # fmt: skip

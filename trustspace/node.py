@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from trustspace import api, app
+from trustspace import api, app, web
 from trustspace.api.uploads import UPLOADS
 from trustspace.core.compute import Limits
 from trustspace.core.paths import BASE_PATH
@@ -70,7 +71,7 @@ log = logging.getLogger("trustspace.node")
 def _check(settings: Settings) -> None:
     positive = ("max_body_bytes", "body_timeout", "max_upload_bytes", "upload_timeout",
                 "header_timeout", "max_connections", "peer_timeout", "refusal_window",
-                "refusal_rows")  # fmt: skip
+                "refusal_rows", "session_idle", "session_max")  # fmt: skip
     for name in positive:
         if not getattr(settings, name) > 0:
             raise ValueError(f"setting {name} must be more than 0")
@@ -190,14 +191,36 @@ class Node:
             checkpoint=self.checkpoint,
             roles_of=self.identities.roles_of,
         )
+        self.portal = self._portal()
         self.app, self.routes = app.build(
             self._routes(),
             lifespan=self._lifespan,
             max_body_bytes=settings.max_body_bytes,
             body_timeout=settings.body_timeout,
-            body_limits={"/data/": MAX_API_BODY, UPLOADS: settings.max_upload_bytes},
-            body_timeouts={UPLOADS: settings.upload_timeout},
+            body_limits={
+                "/data/": MAX_API_BODY,
+                UPLOADS: settings.max_upload_bytes,
+                web.UPLOADS: settings.max_upload_bytes,
+            },
+            body_timeouts={UPLOADS: settings.upload_timeout, web.UPLOADS: settings.upload_timeout},
+            pages=(web.PORTAL, web.error_page(self.portal)),
         )
+
+    def _portal(self) -> web.Portal:
+        settings = self.settings
+        assets = Path(settings.portal_assets) if settings.portal_assets else web.DEFAULT_ASSETS
+        host = urllib.parse.urlsplit(settings.base_url).hostname or ""
+        secure = settings.base_url.startswith("https:") or host in ("localhost", "127.0.0.1", "::1")
+        if not secure:
+            log.warning("the portal is served over plain http at %s: its cookies are not"
+                        " marked Secure; serve it behind https", settings.base_url)  # fmt: skip
+        parts = None
+        if self.operator is not None:
+            assert self.federation is not None and self.listings is not None
+            parts = web.OperatorParts(self.operator, self.federation, self.listings)
+        return web.Portal(self.runtime, idle=settings.session_idle, absolute=settings.session_max,
+                          secure_cookies=secure, assets=assets if assets.is_dir() else None,
+                          operator=parts)  # fmt: skip
 
     def _routes(self) -> list[BaseRoute]:
         rt = self.runtime
@@ -207,6 +230,7 @@ class Node:
             *dsp_compute.routes(rt),
             *pull_routes(DataAccess(self.ctx, self.gate.refused).authorize),
             *api.routes(rt),
+            *web.routes(self.portal),
         ]
         if self.operator is not None:
             assert self.federation is not None and self.listings is not None

@@ -177,6 +177,24 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "session_idle",
+        1800.0,
+        "Seconds a portal session may stay unused before it ends (the person signs in again).",
+        float,
+    ),
+    Setting(
+        "session_max",
+        43200.0,
+        "Seconds after sign-in a portal session ends, used or not.",
+        float,
+    ),
+    Setting(
+        "portal_assets",
+        "",
+        "Folder of the portal's front-end packages from npm (default: node_modules beside the"
+        " project, installed by scripts/setup.sh); without them pages work with JavaScript off.",
+    ),
+    Setting(
         "body_timeout",
         30.0,
         "Seconds a client has to send a whole request body (408 after).",

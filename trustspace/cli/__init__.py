@@ -14,6 +14,7 @@ from trustspace.cli.evidence import evidence_group, verify_certificate
 from trustspace.cli.operator import member, operator, search
 from trustspace.cli.policy import policy
 from trustspace.cli.product import product
+from trustspace.cli.users import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +33,6 @@ for _command in (
     node.serve, node.init, node.show_settings, catalog.publish, catalog.catalog,
     negotiation.negotiate, negotiation.negotiations, transfer.transfers, transfer.transfer,
     negotiation.terminate, transfer.download, transfer.call_api, node.demo,
-    policy, operator, member, search, evidence_group, verify_certificate, product, compute,
+    policy, operator, member, search, evidence_group, verify_certificate, product, compute, user,
 ):  # fmt: skip
     main.add_command(_command)

@@ -486,4 +486,37 @@ def _v11(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+def _v12(dialect: str) -> list[str]:
+    # People of the node (the portal): accounts with roles, server-side sessions (only the
+    # hash of a session's token is kept), and failed logins counted per name per window.
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    big = "BIGINT" if dialect == "postgresql" else "INTEGER"
+    return [
+        f"""CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL DEFAULT '',
+            password_hash TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE user_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            csrf TEXT NOT NULL,
+            created_at {real} NOT NULL,
+            last_seen {real} NOT NULL
+        )""",
+        "CREATE INDEX user_sessions_user ON user_sessions (user_id)",
+        f"""CREATE TABLE login_failures (
+            username TEXT NOT NULL,
+            window_start {real} NOT NULL,
+            count {big} NOT NULL,
+            PRIMARY KEY (username, window_start)
+        )""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
