@@ -14,7 +14,21 @@ if [ "${1:-}" = "test" ]; then
     SUDO=$(command -v sudo || true)
     $SUDO apt-get install -y -q openjdk-17-jre-headless >/dev/null || echo "no Java: Spark engine tests will skip"
   fi
+  # The portal's browser tests: Debian's Chromium (driven by Playwright, which downloads no
+  # browser of its own) and a CJK font for the Chinese pages.
+  if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    SUDO=$(command -v sudo || true)
+    $SUDO apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium fonts-noto-cjk >/dev/null; }
+  fi
   .venv/bin/python -m pip install -q -e '.[test]'
 else
   .venv/bin/python -m pip install -q -e .
+fi
+# The portal's front-end packages (htmx, ECharts; axe-core for the tests) from the npm registry,
+# at the versions package-lock.json pins.  Without npm the portal still works with JavaScript off.
+if command -v npm >/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+else
+  echo "no npm: the portal is served without its front-end packages (JavaScript off)"
 fi

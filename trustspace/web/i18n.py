@@ -126,7 +126,9 @@ class Format:
             moment = dt.datetime.fromtimestamp(float(seconds), dt.UTC)
         zone = dates.get_timezone(TIMEZONES[self.lang])
         shown = dates.format_datetime(moment, "medium", tzinfo=zone, locale=self.locale)
-        offset = dates.get_timezone_gmt(moment.astimezone(zone), width="short", locale=self.locale)
+        if TIMEZONES[self.lang] == "UTC":
+            return f"{shown} UTC"
+        offset = dates.get_timezone_gmt(moment.astimezone(zone), width="long", locale=self.locale)
         return f"{shown} {offset}"
 
     def filters(self) -> dict[str, Any]:
