@@ -33,7 +33,7 @@ NAV = [
 FINAL = ("RELEASED", "REFUSED", "REJECTED", "FAILED")
 STATES = {
     "SUBMITTING": N_("Being submitted"),
-    "SUBMITTED": N_("Submitted"),
+    "SUBMITTED": N_("Submitted to the provider"),
     "PENDING_REVIEW": N_("Waiting for the provider's review"),
     "QUEUED": N_("Queued"),
     "RUNNING": N_("Running"),
@@ -126,7 +126,8 @@ def rule_words(v: View, doc: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def chart_of(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A bar chart of a released table: its first text column against its last number."""
+    """A bar chart of a released table: its first text column (the groups) against its last
+    number; None for a table without groups."""
     if not result or not result.get("rows"):
         return None
     columns, data = list(result.get("columns") or []), result["rows"]
@@ -138,12 +139,10 @@ def chart_of(result: dict[str, Any] | None) -> dict[str, Any] | None:
 
     labels = next((i for i in range(len(columns)) if all_are(i, (str,))), None)
     values = next((i for i in reversed(range(len(columns))) if all_are(i, (int, float))), None)
-    if values is None:
+    if values is None or labels is None:
         return None
-    names = [str(r[labels]) for r in data] if labels is not None else [str(columns[values])]
-    if labels is None and len(data) != 1:
-        return None
-    return {"labels": names, "values": [r[values] for r in data], "name": str(columns[values]),
+    return {"labels": [str(r[labels]) for r in data], "values": [r[values] for r in data],
+            "name": str(columns[values]),
             "kind": "bar"}  # fmt: skip
 
 
