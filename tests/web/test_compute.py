@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def test_a_buyer_tries_submits_and_reads_a_released_result(
 def test_provider_staff_approve_and_reject_jobs_in_review(
     lab: Lab, browser: Browser, lang: str
 ) -> None:
+    from playwright.sync_api import expect
+
     agreement = _agreement(lab, _product(lab, REVIEW_RULE))
     buyer = session(lab.consumer, "buyer")
     token = csrf_of(buyer, f"/portal/compute?agreement={agreement}")
@@ -192,6 +195,14 @@ def test_provider_staff_approve_and_reject_jobs_in_review(
     first, second = (j[0] for j in _jobs(lab.provider, agreement))
     waiting = buyer.get(f"/portal/compute/jobs/{first}")
     assert 'data-state="PENDING_REVIEW"' in waiting.text and "hx-get" in waiting.text
+
+    # The buyer keeps the job's page open: it follows the job by itself.
+    following = browser.page(lang)
+    sign_in(following, lab.consumer, "buyer")
+    following.goto(f"{lab.consumer.url}/portal/compute/jobs/{first}")
+    expect(following.locator("[data-state]")).to_have_attribute("data-state", "PENDING_REVIEW")
+    assert following.locator("table.result").count() == 0
+    check(following, "compute-waiting")
 
     page = browser.page(lang)
     sign_in(page, lab.provider, "steward")
@@ -207,6 +218,10 @@ def test_provider_staff_approve_and_reject_jobs_in_review(
     assert page.locator(f'form[action$="{first}"]').count() == 0
     assert page.locator(f'form[action$="{second}"]').count() == 0
     page.context.close()
+    following.wait_for_selector("table.result", timeout=90_000)  # no reload by the test
+    expect(following.locator("[data-state]")).to_have_attribute("data-state", "RELEASED")
+    assert "ward-0" in following.locator("table.result").inner_text()
+    following.context.close()
 
     with lab.consumer.client() as c:
         rejected = c.call("GET", f"/api/compute/jobs/{second}")
@@ -283,3 +298,20 @@ def test_only_provider_staff_open_and_decide_the_review_queue(lab: Lab) -> None:
     assert [j[2] for j in _jobs(lab.provider, agreement)] == ["PENDING_REVIEW"]
     queue = steward.get("/portal/compute/reviews")
     assert queue.status_code == 200 and job["id"] in queue.text
+
+
+def test_a_submission_key_means_one_job(lab: Lab) -> None:
+    agreement = _agreement(lab, _product(lab, DP_RULE, rows=300))
+    buyer = session(lab.consumer, "buyer")
+    page = buyer.get(f"/portal/compute?agreement={agreement}").text
+    key = re.search(r'name="key" value="([^"]+)"', page)
+    assert key is not None
+    form = {"csrf": csrf_of(buyer), "agreement": agreement, "query": TOTAL, "key": key.group(1)}
+    once, twice = (buyer.post("/portal/compute/jobs", data=form) for _ in range(2))
+    assert once.status_code == twice.status_code == 303
+    assert once.headers["location"] == twice.headers["location"]  # the same job, spent once
+    assert len(_jobs(lab.provider, agreement)) == 1
+    other = buyer.post("/portal/compute/jobs", data={**form, "query": GOOD})
+    assert other.status_code == 400 and "was used for another job" in other.text
+    assert 'id="query"' in other.text and GOOD in other.text  # the editor, with the query kept
+    assert len(_jobs(lab.provider, agreement)) == 1

@@ -146,6 +146,15 @@ def chart_of(result: dict[str, Any] | None) -> dict[str, Any] | None:
             "kind": "bar"}  # fmt: skip
 
 
+def numeric(result: dict[str, Any] | None) -> set[int]:
+    """The columns of a result whose values are all numbers (shown right-aligned)."""
+    columns = list((result or {}).get("columns") or [])
+    data = [r for r in (result or {}).get("rows") or [] if isinstance(r, list)]
+    return {i for i in range(len(columns))
+            if data and all(i < len(r) and isinstance(r[i], int | float)
+                            and not isinstance(r[i], bool) for r in data)}  # fmt: skip
+
+
 def routes(portal: Portal) -> list[BaseRoute]:
     rt = portal.rt
     ctx = rt.ctx
@@ -161,7 +170,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
                         tried_clause=clause_of(v, tried.refusal if tried else None),
                         tried_chart=chart_of(tried.result if tried else None), error=error,
                         error_clause=clause_of(v, error), jobs=jobs, states=STATES,
-                        role_words=ROLE_WORDS, reason_text=partial(reason_text, v))  # fmt: skip
+                        role_words=ROLE_WORDS, reason_text=partial(reason_text, v),
+                        numeric=numeric)  # fmt: skip
 
     def index(v: View) -> Response:
         chosen = v.query("agreement")
@@ -198,7 +208,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         job = compute_consumer.job(rt, v.request.path_params["id"])
         return {"job": job, "states": STATES, "final": job.get("state") in FINAL,
                 "clause": clause_of(v, job.get("reason")), "reason_text": partial(reason_text, v),
-                "chart": chart_of(job.get("result"))}  # fmt: skip
+                "chart": chart_of(job.get("result")), "numeric": numeric}  # fmt: skip
 
     def job_page(v: View) -> Response:
         values = job_values(v)
