@@ -315,3 +315,24 @@ def test_a_submission_key_means_one_job(lab: Lab) -> None:
     assert other.status_code == 400 and "was used for another job" in other.text
     assert 'id="query"' in other.text and GOOD in other.text  # the editor, with the query kept
     assert len(_jobs(lab.provider, agreement)) == 1
+
+
+def test_a_query_past_the_budget_is_refused_naming_the_budget(lab: Lab) -> None:
+    rule = {
+        **DP_RULE,
+        "dp": {"epsilonPerQuery": 1.0, "budget": 1.0, "bounds": {"amount": [0, 1000]}},
+    }
+    agreement = _agreement(lab, _product(lab, rule, rows=300))
+    with lab.consumer.client() as c:
+        spent = c.call("POST", "/api/compute/jobs", {"agreementId": agreement, "query": TOTAL})
+        c.wait(f"/api/compute/jobs/{spent['id']}", ["RELEASED"], timeout=60)
+        past = c.call("POST", "/api/compute/jobs", {"agreementId": agreement, "query": TOTAL})
+    assert past["state"] == "REFUSED"
+    buyer = session(lab.consumer, "buyer")
+    shown = buyer.get(f"/portal/compute/jobs/{past['id']}", headers={"accept-language": "en"})
+    assert shown.status_code == 200 and 'data-state="REFUSED"' in shown.text
+    assert '<code class="clause">the privacy budget</code>' in shown.text
+    assert "privacy budget of this product is exhausted: 1 of 1 spent" in shown.text
+    assert '<strong class="budget-left">0</strong>' in shown.text
+    zh = buyer.get(f"/portal/compute/jobs/{past['id']}", headers={"accept-language": "zh-CN"})
+    assert '<code class="clause">隐私预算</code>' in zh.text
