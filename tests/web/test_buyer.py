@@ -17,6 +17,7 @@ from tests.e2e.flow import negotiate, start_transfer
 from tests.web.portal import Browser, add_user, check, csrf_of, session, sign_in
 from tests.web.space import Space, listed_product, space
 from trustspace.products.profile import profile_file
+from trustspace.store import certs
 from trustspace.store.db import Database
 
 __all__ = ["space"]
@@ -229,3 +230,74 @@ def test_a_download_streams_the_file_with_its_name(space: Space, deal: dict[str,
         body = b"".join(answer.iter_bytes())
     assert hashlib.sha256(body).hexdigest() == deal["item"]["sha256"]
     assert isinstance(buyer, httpx.Client)
+
+
+def test_a_version_of_several_files_is_downloaded_file_by_file(
+    space: Space, deal: dict[str, Any], tmp_path: Path
+) -> None:
+    paths = []
+    for name, rows in (("wards.csv", 5), ("visits.csv", 9)):
+        path = tmp_path / name
+        path.write_text("n\n" + "".join(f"{i}\n" for i in range(rows)))
+        paths.append(path)
+    with space.provider.client() as p:
+        item = p.call("POST", "/api/datasets", {"paths": [str(x) for x in paths],
+                                                "title": "two files"})  # fmt: skip
+    done = negotiate(space.buyer, space.provider, item["id"])
+    started = start_transfer(space.buyer, done["agreementId"])
+    buyer = session(space.buyer, "buyer")
+    page = buyer.get(f"/portal/transfers/{started['id']}")
+    assert page.status_code == 200
+    links = re.findall(r'href="(/portal/transfers/[^"]+/download\?file=[^"]+)"', page.text)
+    assert sorted(links) == sorted(
+        f"/portal/transfers/{started['id']}/download?file={x.name}" for x in paths
+    )
+    for path in paths:
+        answer = buyer.get(f"/portal/transfers/{started['id']}/download",
+                           params={"file": path.name})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert path.name in answer.headers["content-disposition"]
+        assert answer.content == path.read_bytes()
+    whole = buyer.get(f"/portal/transfers/{started['id']}/download")
+    assert whole.status_code == 409 and "several files" in whole.text
+
+
+def test_the_dataset_page_shows_a_registration_certificate_the_provider_holds(
+    space: Space, deal: dict[str, Any]
+) -> None:
+    with space.operator.client() as o:
+        listings = o.call("GET", "/api/operator/listings?provider=hospital")
+    listing = next(x for x in listings if x["datasetId"] == deal["item"]["id"])
+    # the provider keeps its certificate (as it keeps its trade certificates)
+    db = Database(f"sqlite:///{space.provider.dir / 'trustspace.db'}")
+    try:
+        with db.tx() as tx:
+            certs.store(tx, "urn:cert:test", "registration", listing["id"],
+                        listing["certificate"], 0.0)  # fmt: skip
+    finally:
+        db.close()
+    buyer = session(space.buyer, "buyer")
+    page = buyer.get("/portal/datasets", params={"provider": space.provider.dsp,
+                                                 "id": deal["item"]["id"]})  # fmt: skip
+    assert page.status_code == 200, page.text
+    assert "Registration certificate" in page.text
+    assert 'state-valid">verified' in page.text
+    assert deal["item"]["sha256"] in page.text and "operator" in page.text
+
+
+def test_search_results_come_in_pages_with_previous_and_next(
+    space: Space, deal: dict[str, Any], tmp_path: Path
+) -> None:
+    _product(space, "ward-visits-paged", tmp_path)  # with the deal's: two products match
+    buyer = session(space.buyer, "buyer")
+    first = buyer.get("/portal/search", params={"q": "ward visits", "limit": "1"})
+    assert first.status_code == 200
+    shown = re.findall(r"<h3><a href=\"[^\"]+\">([^<]+)</a></h3>", first.text)
+    assert len(shown) == 1 and 'rel="prev"' not in first.text
+    after = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert after, first.text
+    second = buyer.get(after.group(1).replace("&amp;", "&"))
+    again = re.findall(r"<h3><a href=\"[^\"]+\">([^<]+)</a></h3>", second.text)
+    assert len(again) == 1 and again != shown and 'rel="prev"' in second.text
+    priced = buyer.get("/portal/search", params={"q": "ward visits", "maxPrice": "50"})
+    assert "ward-visits" not in priced.text  # every product here costs 100 CNY

@@ -86,6 +86,7 @@ TERMS = (
     (re.compile(r"Allowed: (?P<v>.+)"), N_("Allowed: %(v)s")),
     (re.compile(r"Not allowed: (?P<v>.+)"), N_("Not allowed: %(v)s")),
     (re.compile(r"Data classified: (?P<v>.+)"), N_("Data classified: %(v)s")),
+    (re.compile(r"Only for: (?P<v>.+)"), N_("Only for: %(v)s")),
 )
 """The most common lines of an offer's terms in words (:mod:`trustspace.core.odrl.words`),
 shown in the person's language; any other line is shown as written."""
