@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,30 @@ def test_search_results_come_in_pages_with_previous_and_next(
     assert len(again) == 1 and again != shown and 'rel="prev"' in second.text
     priced = buyer.get("/portal/search", params={"q": "ward visits", "maxPrice": "50"})
     assert "ward-visits" not in priced.text  # every product here costs 100 CNY
+
+
+def test_a_refused_request_shows_its_reason(space: Space, deal: dict[str, Any]) -> None:
+    us_only = {"permission": [{"action": "use", "constraint": [
+        {"leftOperand": "spatial", "operator": "eq", "rightOperand": "US"}]}]}  # fmt: skip
+    with space.provider.client() as p:
+        item = p.call("POST", "/api/datasets", {"path": str(space.root / "ward-visits-api.csv"),
+                                                "title": "US only", "policy": us_only})  # fmt: skip
+    buyer = session(space.buyer, "buyer")
+    page = buyer.get("/portal/datasets", params={"provider": "hospital", "id": item["id"]})
+    assert "Consumers in: the United States (US)" in page.text
+    answer = buyer.post("/portal/negotiations", data={
+        "csrf": csrf_of(buyer, "/portal/agreements"), "provider": "hospital",
+        "dataset": item["id"], "offer": item["offerId"]})  # fmt: skip
+    assert answer.status_code == 303
+    where = answer.headers["location"]
+    deadline = time.monotonic() + 30
+    while True:
+        shown = buyer.get(where)
+        if 'data-state="TERMINATED"' in shown.text:
+            break
+        assert 'data-state="FINALIZED"' not in shown.text
+        assert time.monotonic() < deadline, shown.text
+        time.sleep(0.3)
+    ended = re.search(r'<p class="error">([^<]+)</p>', shown.text)
+    assert ended and "The request ended:" in ended.group(1) and "no reason" not in ended.group(1)
+    assert "hx-get" not in shown.text  # no more polling once it ended
