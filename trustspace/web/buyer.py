@@ -60,6 +60,15 @@ STATE_NAMES = {
     "COMPLETED": N_("Completed"),
 }
 
+TYPE_NAMES = {
+    "integer": N_("integer"),
+    "float": N_("decimal number"),
+    "boolean": N_("true or false"),
+    "date": N_("date"),
+    "datetime": N_("date and time"),
+    "string": N_("text"),
+}
+
 CLASSIFICATION_NAMES = {"general": N_("general"), "important": N_("important"), "core": N_("core")}
 
 REASONS = (
@@ -224,6 +233,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 rt.operators, remote.get(buyer_views.CERTIFICATES_KEY)
             ),
             classification_names=CLASSIFICATION_NAMES,
+            type_names=TYPE_NAMES,
             **base(v),
         )
 
