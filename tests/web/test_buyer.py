@@ -90,6 +90,9 @@ def test_a_buyer_finds_a_product_gets_access_and_downloads_it(
     assert _rows(node, "SELECT state FROM negotiations WHERE id = ?", negotiation_id) == [
         {"state": "FINALIZED"}
     ]
+    asked = _rows(node, "SELECT data FROM evidence WHERE kind = 'portal.request-access'"
+                  " AND subject = ?", negotiation_id)  # fmt: skip
+    assert len(asked) == 1 and item["offerId"] in asked[0]["data"], asked
 
     page.click("#negotiation-status form button[type=submit]")
     page.wait_for_load_state()
@@ -173,6 +176,8 @@ def test_another_participants_ids_are_not_found_and_change_nothing(
     assert len(_rows(space.provider, "SELECT id FROM transfers")) == count
     # and the buyer's own node knows no id of the hospital's
     buyer = session(space.buyer, "buyer")
+    nobody = buyer.get("/portal/datasets", params={"provider": "nobody", "id": "x"})
+    assert nobody.status_code == 404
     assert buyer.get(f"/portal/transfers/{pid}").status_code == 404
     assert buyer.get(f"/portal/transfers/{deal['transfer']['id']}").status_code == 200
 
@@ -202,6 +207,8 @@ def test_a_form_without_its_token_is_refused_and_changes_nothing(
     token = csrf_of(buyer)
     assert buyer.post(f"/portal/transfers/{tid}/suspend", data={"csrf": token}).status_code == 303
     assert _state(space.buyer, "transfers", tid) == "SUSPENDED"
+    stopped = buyer.get(f"/portal/transfers/{tid}/download")
+    assert stopped.status_code in (400, 403) and "STARTED" in stopped.text
     assert buyer.post(f"/portal/transfers/{tid}/resume", data={"csrf": token}).status_code == 303
 
 
