@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.flow import negotiate, start_transfer
-from tests.web.portal import Browser, add_user, check, csrf_of, session, sign_in
+from tests.web.portal import PASSWORD, Browser, add_user, check, csrf_of, session, sign_in
 from tests.web.space import Space, listed_product, space
 from trustspace.products.profile import profile_file
 from trustspace.store import certs
@@ -336,3 +336,30 @@ def test_a_refused_request_shows_its_reason(space: Space, deal: dict[str, Any]) 
     ended = re.search(r'<p class="error">([^<]+)</p>', shown.text)
     assert ended and "The request ended:" in ended.group(1) and "no reason" not in ended.group(1)
     assert "hx-get" not in shown.text  # no more polling once it ended
+
+
+def test_the_pages_work_without_javascript(
+    space: Space, browser: Browser, deal: dict[str, Any]
+) -> None:
+    context = browser.browser.new_context(java_script_enabled=False, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{space.buyer.url}/portal/login")
+    page.fill("#username", "buyer")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.goto(f"{space.buyer.url}/portal/search?q=ward+visits+api")
+    page.click("ol.results a")
+    page.click(".offer button[type=submit]")
+    deadline = time.monotonic() + 30
+    while page.locator('#negotiation-state[data-state="FINALIZED"]').count() == 0:
+        assert time.monotonic() < deadline, page.content()
+        page.click("#negotiation-status a[href^='/portal/negotiations/']")  # the plain refresh
+    page.click("#negotiation-status form button[type=submit]")
+    while page.locator("a.download").count() == 0:
+        assert time.monotonic() < deadline, page.content()
+        page.click("#transfer-status a[href^='/portal/transfers/']")
+    with page.expect_download() as waiting:
+        page.click("a.download")
+    body = Path(waiting.value.path()).read_bytes()
+    assert hashlib.sha256(body).hexdigest() == deal["item"]["sha256"]
+    context.close()

@@ -44,8 +44,9 @@ from trustspace.services.version_checks import (
     holds_personal_information,
     scan,
 )
-from trustspace.store import blobs, certs, evidence
+from trustspace.store import blobs, evidence
 from trustspace.store import datasets as dataset_rows
+from trustspace.store.buyer_views import registration_certificates
 from trustspace.store.db import Tx
 
 Json = dict[str, Any]
@@ -353,7 +354,7 @@ def dataset(ctx: NodeContext, principal: str, dataset_id: str) -> m.Json:
             shown, hidden = _visible(ctx, tx, principal, [d])
             d = shown[0] if shown else None
         offers = dataset_rows.offers_for(tx, [dataset_id]) if d else {}
-        held = certs.held(tx) if d else []
+        held = registration_certificates(tx) if d else []
     for denied in hidden:
         pep.log_denial(ctx, denied)
     if d is None or not offers.get(dataset_id):

@@ -58,3 +58,12 @@ def consumer_transfers_of(tx: Tx, agreement_id: str) -> list[str]:
         (agreement_id,),
     )
     return [str(r["id"]) for r in rows]
+
+
+def registration_certificates(tx: Tx) -> list[dict[str, Any]]:
+    """The registration certificates this node holds (not its trade certificates)."""
+    rows = tx.all(
+        "SELECT id, kind, subject, token FROM certificates WHERE kind = 'registration'"
+        " ORDER BY issued_at"
+    )
+    return [dict(r) for r in rows]
