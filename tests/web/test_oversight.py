@@ -15,7 +15,7 @@ import pytest
 from starlette.routing import Route
 
 from tests.e2e.test_operator import DECLARATION, EXAMPLES, _negotiate, reports_for
-from tests.web.portal import Browser, check, csrf_of, session, sign_in
+from tests.web.portal import Browser, add_user, check, csrf_of, session, sign_in
 from tests.web.space import Space, listed_product, members, start
 from trustspace import web
 from trustspace.cli.localnode import DemoNode
@@ -291,6 +291,14 @@ def test_forms_without_their_csrf_token_are_refused(space: Space) -> None:
                           data={**form, "csrf": csrf_of(auditor, "/portal/assess")})  # fmt: skip
     assert answer.status_code == 303
     assert _listing(space, listing["id"])["status"] == "assessed"
+
+
+def test_supervision_is_only_on_the_operators_node(space: Space) -> None:
+    add_user(space.buyer, "watcher", "regulator")
+    watcher = session(space.buyer, "watcher")
+    for suffix in REGULATOR_PAGES:
+        answer = watcher.get(f"/portal/regulator{suffix}")
+        assert answer.status_code == 404 and "not a data space operator" in answer.text
 
 
 def test_an_unknown_listing_is_not_found(space: Space) -> None:

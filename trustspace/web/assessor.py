@@ -29,6 +29,11 @@ REPORTS = (
     ("complianceReport", "compliance", N_("Compliance report")),
     ("qualityReport", "quality", N_("Quality report")),
 )
+CLASSIFICATIONS = {
+    "general": N_("general data"),
+    "important": N_("important data"),
+    "core": N_("core data"),
+}
 STATUS_NAMES = {
     "submitted": N_("submitted"),
     "assessed": N_("assessed"),
@@ -75,7 +80,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         open_ = [x for x in rows if x["status"] == "submitted" and x["providerId"] != mine]
         done = [x for x in rows if x["status"] != "submitted" and x["providerId"] != mine]
         return v.render("oversight/assess.html", open_listings=open_, done_listings=done,
-                        error=error, status_names=STATUS_NAMES, path_of=_path)  # fmt: skip
+                        error=error, status_names=STATUS_NAMES, path_of=_path,
+                        classifications=CLASSIFICATIONS)  # fmt: skip
 
     def read(listing_id: str) -> dict[str, Any]:
         found = operator("GET", f"/operator/listings/{_path(listing_id)}")
@@ -87,7 +93,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         listing = read(v.request.path_params["id"])
         return v.render("oversight/assess_listing.html", listing=listing,
                         error=error, texts=texts or {}, reports=REPORTS,
-                        status_names=STATUS_NAMES, path_of=_path)  # fmt: skip
+                        status_names=STATUS_NAMES, path_of=_path,
+                        classifications=CLASSIFICATIONS)  # fmt: skip
 
     def show(v: View) -> Response:
         return detail(v)
