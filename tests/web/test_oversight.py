@@ -271,6 +271,14 @@ def test_other_roles_get_403_and_change_nothing(space: Space) -> None:
                              data={**form, "csrf": csrf_of(person)})  # fmt: skip
         assert answer.status_code == 403
     assert _listing(space, listing["id"])["status"] == "submitted"
+    # at the operator, a member that is no assessor reads its own listings only
+    read = {"method": "GET", "path": "/operator/listings"}
+    with space.buyer.client() as b:
+        assert b.call("POST", "/api/operator-call", read) == []
+    with space.provider.client() as p:
+        own = p.call("POST", "/api/operator-call", read)
+    assert listing["id"] in {x["id"] for x in own}
+    assert {x["providerId"] for x in own} == {"hospital"}
 
 
 def test_forms_without_their_csrf_token_are_refused(space: Space) -> None:

@@ -3,7 +3,9 @@
 Anyone may read ``/operator/keys``, ``/operator/status`` and ``/operator/members``, apply, and
 follow an application; a member rotates its key with a request signed by its current key.
 Searching the federated catalog, and reading the checkpoints the operator countersigned for
-oneself (``GET /operator/checkpoints``), need a member's signed token (as on DSP).  Reviewing
+oneself (``GET /operator/checkpoints``), need a member's signed token (as on DSP); so do
+listings: a provider submits and reads its own, an assessor also reads the others' that are open
+for assessment (``GET /operator/listings``) and attaches its reports.  Reviewing
 applications, suspending and revoking members, rotating the operator key and crawling need the
 management key (``/api/operator/...``).
 """

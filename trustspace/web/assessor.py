@@ -99,7 +99,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
     def show(v: View) -> Response:
         return detail(v)
 
-    def report(v: View, field: str, stem: str, label: str) -> tuple[Any, str]:
+    def report(v: View, stem: str, label: str) -> tuple[Any, str]:
         """One report, from its file if one was chosen, else from its text box."""
         files = v.files(f"{stem}_file")
         if files:
@@ -124,7 +124,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         texts: dict[str, str] = {}
         try:
             for field, stem, label in REPORTS:
-                body[field], texts[stem] = report(v, field, stem, label)
+                body[field], texts[stem] = report(v, stem, label)
             done = operator("POST", f"/operator/listings/{_path(listing_id)}/assessment", body)
         except (Refused, BadRequest) as exc:  # the operator's refusal names the field
             # shown on the form's own page (200: the page itself is fine; the error is on it)
