@@ -94,6 +94,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         held = {c["operator"] for c in now["credentials"]}
         waiting = {op for op, app in now["applications"] if app.get("status") == "pending"}
         operators = [op for op in trusted() if op not in held | waiting]
+        if entered is not None:  # a refused form shows again, whichever operator it named
+            operators = trusted()
         default = {"operator": operators[0] if operators else "", "sector": "", "roles": []}
         return v.render("membership/index.html", status=status_code, **now,
                         operators=operators, trusted=trusted(), fields=FIELDS, sectors=SECTORS,
