@@ -122,6 +122,10 @@ def test_a_member_applies_and_the_reviewer_decides_in_the_browser(
     assert node not in member_ids(s)
     # the member's page follows the decision by itself (it polls while one is pending)
     expect(applicant.locator("tr.application .reason")).to_have_text(reason, timeout=20_000)
+    expect(applicant.locator("#apply")).to_be_visible(timeout=20_000)  # the page came back whole
+    applicant.wait_for_load_state()
+    expect(applicant.locator("tr.application .state")).to_have_class(re.compile("state-rejected"))
+    check(applicant, "operator-membership-rejected")
 
     # 2. applied again, approved: the member's page shows the credential
     fill_application(applicant, member, sector)

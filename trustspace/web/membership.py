@@ -107,8 +107,13 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return page(v)
 
     def status(v: View) -> Response:
-        return v.render("membership/_status.html", **state(), role_names=MEMBER_ROLE_NAMES,
-                        sector_names=SECTOR_NAMES, states=APPLICATION_STATES)  # fmt: skip
+        """The live part of the page while an application is pending (htmx polls it)."""
+        now = state()
+        response = v.render("membership/_status.html", **now, role_names=MEMBER_ROLE_NAMES,
+                            sector_names=SECTOR_NAMES, states=APPLICATION_STATES)  # fmt: skip
+        if not now["waiting"]:  # decided: the whole page again (the form may apply anew)
+            response.headers["HX-Refresh"] = "true"
+        return response
 
     def apply(v: View) -> Response:
         entered = values(v)
