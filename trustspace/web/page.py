@@ -106,6 +106,16 @@ class Portal:
         )
         self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
         self.env.filters["urldecode"] = urllib.parse.unquote
+        for name in ("number", "percent", "money", "size", "when"):  # in the page's language
+            self.env.filters[name] = _language_filter(name)
+
+
+def _language_filter(name: str) -> Callable[..., str]:
+    @jinja2.pass_context
+    def apply(context: jinja2.runtime.Context, value: Any, *args: Any) -> str:
+        return str(context[name](value, *args))
+
+    return apply
 
 
 def language(request: Request) -> str:
