@@ -367,7 +367,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             body = body_of(v, files)
             terms = checked(v, body)
         except (Refused, BadRequest) as exc:
-            return wizard(v, files, status=400, error=v._(exc.reason))
+            return wizard(v, files, error=v._(exc.reason))
         profile = provider_views.profile_uploads(ctx, files)
         pii = list((profile or {}).get("pii_kinds", []))
         warnings = listing_problems(body["classification"], pii, body["declaration"])
@@ -378,7 +378,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         try:
             dataset, offer = publish_version(ctx, version_spec(body))
         except (Refused, BadRequest) as exc:
-            return wizard(v, files, status=400, error=v._(exc.reason), policy=terms)
+            return wizard(v, files, error=v._(exc.reason), policy=terms)
         v.act("product-publish", dataset.id, title=dataset.title, offer=offer.id,
               files=[{"name": f.name, "sha256": f.sha256} for f in dataset.files])  # fmt: skip
         return v.redirect(f"{PORTAL}/products/{_quote(dataset.id)}",
