@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,37 @@ def test_the_form_upload_works_without_a_script_and_another_nodes_id_is_404(
     assert answer.status_code in (400, 404)
     assert _rows(node, "SELECT seq FROM evidence WHERE kind = 'portal.listing-submit'"
                  " AND subject = 'urn:uuid:not-here'") == []  # fmt: skip
+
+
+def test_a_product_is_published_without_a_script_and_a_bad_rule_publishes_nothing(
+    space: Space,  # noqa: F811
+) -> None:
+    node = space.provider
+    steward = session(node, "steward")
+    token = re.search(r'name="csrf" value="([^"]+)"', steward.get("/portal/publish").text)
+    assert token
+    body = b"patient,age,visits\n" + b"".join(f"p{i},{20 + i % 50},{i % 7}\n".encode()
+                                              for i in range(200))  # fmt: skip
+    sent = steward.post("/portal/uploads/form", data={"csrf": token.group(1)},
+                        files={"files": ("ages.csv", body)})  # fmt: skip
+    sha = hashlib.sha256(body).hexdigest()
+    form = {"csrf": token.group(1), "file": f"{sha}:ages.csv", "title": "Ages", "do": "publish",
+            "source": "self-collected", "source_ref": "log-1", "rights": ["holding", "operation"]}  # fmt: skip
+    assert sent.status_code == 303
+    before = len(_datasets(node))
+    for rule, reason in (("{", "not valid JSON"), ('{"table": "ages"}', "analysis rule: "),
+                         ("[1]", "must be an object")):  # fmt: skip
+        answer = steward.post("/portal/publish", data={**form, "rule": rule})
+        assert answer.status_code == 200 and "Not published" in answer.text, answer.text
+        assert reason in answer.text, (rule, answer.text)
+    answer = steward.post("/portal/publish", data={**form, "uses": "-3"})
+    assert "Not published" in answer.text and "count" in answer.text
+    assert len(_datasets(node)) == before
+    answer = steward.post("/portal/publish", data=form)
+    assert answer.status_code == 303, answer.text
+    dataset_id = urllib.parse.unquote(answer.headers["location"].rsplit("/", 1)[-1])
+    published = next(d for d in _datasets(node) if d["id"] == dataset_id)
+    assert [(f["name"], f["sha256"]) for f in published["files"]] == [("ages.csv", sha)]
+    assert published["offers"][0]["permission"] == [{"action": "use"}]
+    page = steward.get(answer.headers["location"])
+    assert page.status_code == 200 and sha in page.text and "Not submitted for listing" in page.text

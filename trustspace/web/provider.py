@@ -294,10 +294,12 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return v.redirect(f"{PORTAL}/publish?{query}",
                           v._("%(n)s files were uploaded.", n=len(pairs)))  # fmt: skip
 
-    def wizard(v: View, files: list[tuple[str, str]], *, status: int = 200,
-               error: str | None = None, policy: dict[str, Any] | None = None,
-               warnings: list[str] | None = None) -> Response:  # fmt: skip
-        profile = provider_views.profile_uploads(ctx, files)
+    def wizard(v: View, files: list[tuple[str, str]], *, error: str | None = None,
+               policy: dict[str, Any] | None = None, warnings: list[str] | None = None,
+               profile: dict[str, Any] | None = None) -> Response:  # fmt: skip
+        """The wizard's second step: the files' report and the form, as last filled in."""
+        if profile is None:
+            profile = provider_views.profile_uploads(ctx, files)
         sizes = {}
         for name, sha in files:
             found = blobs.stored(ctx.blob_dir, sha)
@@ -305,20 +307,18 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 raise NotFound(v._("no upload %(sha)s for %(name)s: upload the file first",
                                    sha=sha, name=name))  # fmt: skip
             sizes[name] = found[1]
-        form = v.form
         values = {k: v.field(k) for k in ("title", "description", "keywords", "classification",
                                           "source", "source_ref", "basis", "basis_refs",
                                           "personal", "cross_border", "purpose", "region",
                                           "uses", "start", "end", "price", "currency",
                                           "version", "license", "previous", "rule")}  # fmt: skip
-        rights = v.fields("rights") if form is not None else []
+        rights = v.fields("rights")
         if not values["title"] and files:
             values["title"] = files[0][0]
         if policy is None and error is None:
             policy = terms_of(v)
         return v.render(
             "provider/details.html",
-            status=status,
             files=files,
             sizes=sizes,
             profile=profile,
@@ -346,7 +346,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                             form_url=FORM_UPLOADS)  # fmt: skip
         return wizard(v, files)
 
-    def checked(v: View, body: dict[str, Any]) -> dict[str, Any]:
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
         """What publishing would refuse, found before anything is published."""
         spec = version_spec(body)
         terms = dict(spec.policy or {})
@@ -365,20 +365,26 @@ def routes(portal: Portal) -> list[BaseRoute]:
             raise BadRequest(v._("upload at least one file"))
         try:
             body = body_of(v, files)
-            terms = checked(v, body)
+            terms = checked(body)
         except (Refused, BadRequest) as exc:
-            return wizard(v, files, error=v._(exc.reason))
+            return wizard(v, files, error=v._("Not published: %(reason)s", reason=v._(exc.reason)))
         profile = provider_views.profile_uploads(ctx, files)
         pii = list((profile or {}).get("pii_kinds", []))
         warnings = listing_problems(body["classification"], pii, body["declaration"])
         if v.field("do") != "publish":
-            return wizard(v, files, policy=terms, warnings=warnings)
+            return wizard(v, files, policy=terms, warnings=warnings, profile=profile)
         if profile is not None:
             body["profile"] = profile
         try:
             dataset, offer = publish_version(ctx, version_spec(body))
         except (Refused, BadRequest) as exc:
-            return wizard(v, files, error=v._(exc.reason), policy=terms)
+            return wizard(
+                v,
+                files,
+                policy=terms,
+                profile=profile,
+                error=v._("Not published: %(reason)s", reason=v._(exc.reason)),
+            )
         v.act("product-publish", dataset.id, title=dataset.title, offer=offer.id,
               files=[{"name": f.name, "sha256": f.sha256} for f in dataset.files])  # fmt: skip
         return v.redirect(f"{PORTAL}/products/{_quote(dataset.id)}",
@@ -419,10 +425,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
                               status=str(answer.get("status", ""))))  # fmt: skip
 
     def incoming(v: View) -> Response:
-        titles = {p.id: p.latest.dataset.title for p in provider_views.products(ctx)}
-        for p in provider_views.products(ctx):
-            for version in p.versions:
-                titles[version.dataset.id] = version.dataset.title
+        titles = {version.dataset.id: version.dataset.title
+                  for p in provider_views.products(ctx) for version in p.versions}  # fmt: skip
         negs = [n for n in negotiations.list_all(ctx, limit=200) if n.role is Role.PROVIDER]
         tps = [t for t in transfer_service.list_all(ctx, limit=200) if t.role is Role.PROVIDER]
         return v.render("provider/incoming.html", negotiations=negs, transfers=tps,
