@@ -251,6 +251,9 @@ def test_an_upload_without_its_csrf_header_or_session_stores_nothing(space: Spac
     sha = hashlib.sha256(body).hexdigest()
     assert answer.json() == {"upload": sha, "sha256": sha, "size": len(body)}
     assert sha in _blobs(node)
+    acted = _rows(node, "SELECT data FROM evidence WHERE kind = 'portal.upload' AND subject = ?",
+                  (sha,))  # fmt: skip
+    assert [json.loads(a["data"])["actor"]["user"] for a in acted] == ["steward"]
 
 
 def test_the_form_upload_works_without_a_script_and_another_nodes_id_is_404(
@@ -296,6 +299,13 @@ def test_a_product_is_published_without_a_script_and_a_bad_rule_publishes_nothin
         answer = steward.post("/portal/publish", data={**form, "rule": rule})
         assert answer.status_code == 200 and "Not published" in answer.text, answer.text
         assert reason in answer.text, (rule, answer.text)
+    preview = steward.post("/portal/publish", data={**form, "do": "preview", "start": "2026-01-01",
+                                                    "end": "2026-12-31"})  # fmt: skip
+    assert preview.status_code == 200 and "Not published" not in preview.text
+    assert "2026-01-01T00:00:00Z" in preview.text and "2026-12-31T23:59:59Z" in preview.text
+    backwards = steward.post("/portal/publish", data={**form, "start": "2026-12-31",
+                                                      "end": "2026-01-01"})  # fmt: skip
+    assert "the time window ends before it starts" in backwards.text
     answer = steward.post("/portal/publish", data={**form, "uses": "-3"})
     assert "Not published" in answer.text and "count" in answer.text
     assert len(_datasets(node)) == before
