@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.flow import fetch
-from tests.e2e.test_operator import _negotiate
+from tests.e2e.test_operator import _negotiate, reports_for
 from tests.web.portal import Browser, check, session, sign_in
 from tests.web.space import Space, listed_product, members, space  # noqa: F401
 from trustspace.cli.localnode import DemoNode
@@ -151,12 +151,24 @@ def test_a_steward_publishes_a_two_file_product_and_submits_it_for_listing(
 
     page.click("#submit-listing")
     page.wait_for_load_state()
-    expect(page.locator(".listing-status").first).to_have_text("submitted")
+    expect(page.locator(".listing-status").first).to_have_attribute("data-status", "submitted")
     with space.operator.client() as o:
         listings = o.call("GET", "/api/operator/listings")
     mine = [x for x in listings if x["datasetId"] == dataset_id]
     assert [x["status"] for x in mine] == ["submitted"], listings
     assert mine[0]["versionHash"] == published["sha256"]
+    expect(page.locator(".listing-live")).to_have_attribute("data-status", "submitted")
+    check(page, "provider-submitted")
+
+    # assessed and approved at the operator: the product page shows it listed
+    with space.assessor.client() as a:
+        a.call("POST", "/api/operator-call", {
+            "method": "POST", "path": f"/operator/listings/{mine[0]['id']}/assessment",
+            "body": reports_for(mine[0])})  # fmt: skip
+    with space.operator.client() as o:
+        o.call("POST", f"/api/operator/listings/{mine[0]['id']}/approve", {})
+    page.reload()
+    expect(page.locator(".listing-live")).to_have_attribute("data-status", "listed")
     check(page, "provider-listed")
 
     page.goto(f"{node.url}/portal/products")

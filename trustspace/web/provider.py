@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,7 @@ from trustspace.services import accounts, directory, listing, negotiations, prov
 from trustspace.services import transfers as transfer_service
 from trustspace.services.catalog import publish as publish_version
 from trustspace.services.errors import BadRequest, NotFound, Refused
+from trustspace.services.peers import RemoteError
 from trustspace.services.version_checks import check_description, check_offer_terms
 from trustspace.store import blobs
 from trustspace.web.i18n import N_
@@ -117,6 +119,13 @@ STATE_NAMES = {
     "STARTED": N_("started"),
     "SUSPENDED": N_("suspended"),
     "COMPLETED": N_("completed"),
+}
+LISTING_NAMES = {
+    "submitted": N_("submitted for review"),
+    "assessed": N_("assessed"),
+    "listed": N_("listed"),
+    "rejected": N_("rejected"),
+    "delisted": N_("delisted"),
 }
 REASONS = (
     N_("the time window ends before it starts"),
@@ -391,15 +400,30 @@ def routes(portal: Portal) -> list[BaseRoute]:
                           v._("%(title)s was published.", title=dataset.title))  # fmt: skip
 
     def products_page(v: View) -> Response:
-        return v.render("provider/products.html", products=provider_views.products(ctx))
+        return v.render("provider/products.html", products=provider_views.products(ctx),
+                        listing_names=LISTING_NAMES)  # fmt: skip
 
     def product_page(v: View) -> Response:
         product, version = provider_views.product_of(ctx, v.request.path_params["id"])
         d = version.dataset
+        live, unreachable = None, None
+        if version.listings:  # the listing as the operator holds it now (a member's read)
+            last = version.listings[-1]
+            try:
+                found = directory.operator_call(
+                    rt, last.get("operator"), "GET",
+                    f"/operator/listings/{urllib.parse.quote(str(last.get('listing')), safe=':')}",
+                )  # fmt: skip
+                live = found.get("status") if isinstance(found, dict) else None
+            except (Refused, BadRequest, RemoteError) as exc:
+                unreachable = str(exc)
         return v.render(
             "provider/product.html",
             product=product,
             version=version,
+            live=live,
+            unreachable=unreachable,
+            listing_names=LISTING_NAMES,
             d=d,
             per_file=_per_file(d.profile, [(f.name, f.sha256) for f in d.files]),
             offers=[json.dumps(o.policy, indent=2, ensure_ascii=False) for o in version.offers],
@@ -420,9 +444,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
         answer = listing.submit(ctx, rt.peers.http, rt.peers.authorization, operator, dataset_id)
         v.act("listing-submit", dataset_id, operator=operator[0], listing=answer.get("id"),
               status=answer.get("status"))  # fmt: skip
+        status = str(answer.get("status", ""))
         return v.redirect(f"{PORTAL}/products/{_quote(dataset_id)}",
-                          v._("Submitted for listing: %(status)s.",
-                              status=str(answer.get("status", ""))))  # fmt: skip
+                          v._("Sent to %(operator)s: %(status)s.", operator=operator[0],
+                              status=v._(LISTING_NAMES.get(status, status))))  # fmt: skip
 
     def incoming(v: View) -> Response:
         titles = {version.dataset.id: version.dataset.title
@@ -461,8 +486,6 @@ def _pii(profile: dict[str, Any] | None) -> list[str]:
 
 
 def _quote(value: str) -> str:
-    import urllib.parse
-
     return urllib.parse.quote(value, safe="")
 
 
