@@ -5,6 +5,7 @@ how the products are used; and who may do none of it."""
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import re
@@ -208,8 +209,10 @@ def test_incoming_requests_and_usage_over_time(
     day = time.strftime("%Y-%m-%d", time.gmtime())
     today = page.locator("table.usage-days tbody tr", has_text=day)
     expect(today).to_have_count(1)
+    midnight = calendar.timegm(time.strptime(day, "%Y-%m-%d"))
     expected = _rows(space.provider, "SELECT COUNT(*) AS n FROM usage u JOIN agreements a"
-                     " ON a.id = u.agreement_id WHERE a.provider_id = 'hospital'")[0]["n"]  # fmt: skip
+                     " ON a.id = u.agreement_id WHERE a.provider_id = 'hospital' AND u.at >= ?"
+                     " AND u.at < ?", (midnight, midnight + 86400))[0]["n"]  # fmt: skip
     assert int(today.locator("td").text_content() or "0") == expected
     product = page.locator("table.usage-products tbody tr", has_text=f"beds-{lang}")
     expect(product.locator("td")).to_have_text(str(uses))
