@@ -167,7 +167,13 @@ def build(
     """The app serving ``routes``, behind the edge; also the route list (for tests and docs)."""
     mounted = list(routes)
     app = Starlette(routes=mounted, lifespan=lifespan, exception_handlers=exception_handlers(pages))
-    wrapped = edge.BodyLimit(edge.NormalPath(app, surface_error), limit=max_body_bytes,
+
+    def edge_error(path: str, status: int, code: str, reason: str) -> Response:
+        if pages is not None and path.startswith(pages[0]):
+            return pages[1](None, status, reason)
+        return surface_error(path, status, code, reason)
+
+    wrapped = edge.BodyLimit(edge.NormalPath(app, edge_error), limit=max_body_bytes,
                              timeout=body_timeout, limits=body_limits,
-                             timeouts=body_timeouts, error=surface_error)  # fmt: skip
+                             timeouts=body_timeouts, error=edge_error)  # fmt: skip
     return wrapped, mounted

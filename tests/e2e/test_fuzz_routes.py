@@ -24,18 +24,23 @@ import pytest
 from starlette.routing import Route
 
 from tests.e2e.conftest import PG_ADMIN
+from tests.web.portal import add_user
 from trustspace import settings
 from trustspace.cli.localnode import DemoNode
 from trustspace.core.jsondoc import MAX_DEPTH
 from trustspace.dataplane.server import MAX_API_BODY
 from trustspace.node import Node
+from trustspace.services import accounts
 from trustspace.trust.keys import NodeKey
 from trustspace.trust.tokens import bearer, issue_token
 
 SEED = 20261202
+PORTAL = "/portal"  # pages: sessions (a cookie), CSRF on every form, errors as HTML pages
+PORTAL_PUBLIC = {"/portal/login", "/portal/language", "/portal/vendor/{name}"}
+FUZZ_PASSWORD = "fuzzing the portal"
 LIMIT = 64 << 10  # the nodes' max_body_bytes: small, so bodies over it are cheap to send
 UPLOAD_LIMIT = 2 * LIMIT  # /api/uploads has its own bound, max_upload_bytes
-RAW_BODY = {"/api/uploads"}  # routes whose body is a file's bytes, not JSON
+RAW_BODY = {"/api/uploads", "/portal/uploads"}  # routes whose body is a file's bytes, not JSON
 DSP = "/dsp/2025-1/"
 AREAS = {"catalog": "CatalogError", "negotiations": "ContractNegotiationError",
          "transfers": "TransferError"}  # fmt: skip
@@ -62,6 +67,26 @@ class Target:
     tester: NodeKey
     responses: int = 0
     failures: list[str] = field(default_factory=list)
+    cookie: str = ""  # a portal session of a person with every role
+    csrf: str = ""
+
+
+def portal_session(target: Target) -> None:
+    """Sign a person with every role in to the target's portal (again after the fuzz signed
+    them out)."""
+    if not target.cookie:
+        add_user(target.node, "fuzzer", *accounts.ROLES, password=FUZZ_PASSWORD)
+    with httpx.Client(base_url=target.node.url) as http:
+        login = http.get("/portal/login").cookies["ts_login"]
+        answer = http.post("/portal/login", headers={"Cookie": f"ts_login={login}"}, data={
+            "csrf": login, "username": "fuzzer", "password": FUZZ_PASSWORD})  # fmt: skip
+        assert answer.status_code == 303, answer.text
+        target.cookie = answer.cookies["ts_session"]
+        http.cookies.clear()
+        page = http.get("/portal", headers={"Cookie": f"ts_session={target.cookie}"}).text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    target.csrf = found.group(1)
 
 
 def _routes(tmp: Path, role: str, tck: bool) -> list[Route]:
@@ -107,6 +132,8 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
                 own = {r.path for r in _routes(root / "enum-plain", "connector", False)}
                 paths = [p for p in paths if p not in own]
             made.append(Target(node, routes, paths, tester))
+        for target in made[:2]:
+            portal_session(target)
         yield made
     finally:
         for node in nodes:
@@ -180,6 +207,9 @@ def valid_authorization(target: Target, path: str) -> str | None:
 
 
 def surface_ok(path: str, response: httpx.Response) -> bool:
+    if path.startswith(PORTAL):  # an HTML page in the person's language, naming the status
+        return (response.headers.get("content-type", "").startswith("text/html")
+                and "<main" in response.text)  # fmt: skip
     try:
         body = response.json()
     except ValueError:
@@ -244,9 +274,14 @@ class Call:
 
     def send(self, what: str, expect: set[int] | None = None, *, auth: str | bytes | None = "valid",
              shape: bool = True, **kw: Any) -> None:  # fmt: skip
+        headers = kw.pop("headers", {})
+        if self.template.startswith(PORTAL):  # a session is a cookie, never a header
+            if auth == "valid" and self.target.cookie:
+                headers = {**headers, "Cookie": f"ts_session={self.target.cookie}"}
+            auth = None
         if auth == "valid":  # a fresh token each time: tokens are single-use
             auth = valid_authorization(self.target, self.template)
-        headers = {**kw.pop("headers", {}), **({"Authorization": auth} if auth else {})}
+        headers = {**headers, **({"Authorization": auth} if auth else {})}
         response = self.http.request(self.method, self.target.node.url + self.path,
                                      headers=headers, **kw)  # fmt: skip
         check(self.target, what, self.path, response, expect, shape)
@@ -266,11 +301,49 @@ def fuzz(target: Target, http: httpx.Client, template: str, rng: random.Random) 
             call.send("junk path", {early}, content=b"{}")
             call.send("junk path, over the size limit", {413}, content=b"x" * (limit + 1))
         return
-    protected = template not in PUBLIC
-    passes = valid_authorization(target, template) is not None or not protected
+    portal = template.startswith(PORTAL)
+    protected = template not in (PORTAL_PUBLIC if portal else PUBLIC)
+    if portal:
+        passes = bool(target.cookie) or not protected
+    else:
+        passes = valid_authorization(target, template) is not None or not protected
     unauthorized = {401} if protected else None
     for method in methods:
         call = Call(target, http, template, path, method)
+        if portal:
+            call.send("just over the size limit", {413}, content=b"x" * (limit + 1), shape=False)
+            # Without a session a page sends the person to sign in; a form is refused.
+            call.send("no session", ({303} if method == "GET" else {401}) if protected else None,
+                      auth=None, shape=method != "GET")  # fmt: skip
+            call.send("no session, bad JSON", None, auth=None, content=b'{"a": [1',
+                      shape=method != "GET")  # fmt: skip
+            if method == "POST" and passes:
+                for what, raw in (("malformed JSON", b'{"a": [1, 2'), ("5,000 deep", deep(5000)),
+                                  ("not a form", b"\xff\xfe")):  # fmt: skip
+                    call.send(f"{what}, no CSRF token", {403}, content=raw,
+                              headers={"Content-Type": "application/json"})  # fmt: skip
+                call.send("form without its CSRF token", {403},
+                          data={k: "x" for k in rng.sample(FIELDS, 5)})  # fmt: skip
+                # A body that is not a form is never read (403 for the missing token); a form
+                # over the limit is cut at the limit.
+                chunks = (b"x" * 8192 for _ in range(limit // 8192 + 2))
+                call.send("chunked over the limit", {403, 413}, content=chunks, shape=False)
+                chunks = (b"x" * 8192 for _ in range(limit // 8192 + 2))
+                call.send("chunked form over the limit", {413}, content=chunks, shape=False,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+                for _ in range(4):  # with its token: whatever the fields, no 5xx
+                    form = {k: str(random_value(rng)) for k in rng.sample(FIELDS, 6)}
+                    call.send("random form with its CSRF token", None, shape=False,
+                              data={**form, "csrf": target.csrf},
+                              headers={"X-CSRF-Token": target.csrf})  # fmt: skip
+                call.send("multipart junk", None, shape=False, headers={
+                    "X-CSRF-Token": target.csrf,
+                    "Content-Type": "multipart/form-data; boundary=zz"},
+                    content=b"--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n" * 50)  # fmt: skip
+            elif method == "GET":
+                call.send("session, junk query", None, shape=False,
+                          params={k: str(random_value(rng)) for k in rng.sample(FIELDS, 6)})  # fmt: skip
+            continue
         call.send("no auth", unauthorized, auth=None)
         call.send("wrong bearer", unauthorized, auth="Bearer not-the-right-one")
         for garbage in rng.sample(garbage_authorizations(target), 3):
@@ -304,6 +377,8 @@ def test_no_route_answers_5xx_and_each_refuses_with_its_surfaces_error(
         with httpx.Client(timeout=30) as http:
             for template in target.paths:
                 fuzz(target, http, template, rng)
+                if template == "/portal/logout" and target.cookie:
+                    portal_session(target)  # the fuzz signed out with a valid form
             # Headers over the limit, and paths no route has.
             too_big = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"j" * (100 << 10)
             response = raw_request(target.node.port, too_big + b"\r\n\r\n")
@@ -322,5 +397,6 @@ def test_every_route_of_both_roles_is_fuzzed(targets: list[Target]) -> None:
             DSP + "compute/jobs"} <= set(connector.paths)  # fmt: skip
     assert {"/operator/applications", "/operator/checkpoints",
             "/api/operator/members/{id}/{action}"} <= set(operator.paths)  # fmt: skip
+    assert {"/portal", "/portal/login", "/portal/people/{id}"} <= set(connector.paths)
     assert tck.paths == ["/tck/negotiations/requests", "/tck/transfers/requests"]
     assert len(connector.paths) + len(operator.paths) > 60

@@ -46,6 +46,8 @@ def add_user(node: DemoNode, username: str, *roles: str, password: str = PASSWOR
     """``trustspace user add`` on the node's own store, as its operator would."""
     args = [sys.executable, "-m", "trustspace", "user", "add", username, "--password-stdin",
             "--data-dir", str(node.dir)]  # fmt: skip
+    if "TRUSTSPACE_DATABASE" in node.extra_env:
+        args += ["--database", node.extra_env["TRUSTSPACE_DATABASE"]]
     for role in roles:
         args += ["--role", role]
     done = subprocess.run(args, input=password + "\n", capture_output=True, text=True, timeout=60)

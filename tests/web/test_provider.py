@@ -235,7 +235,7 @@ def test_a_buyer_may_open_no_provider_page_and_upload_nothing(space: Space) -> N
     answer = buyer.post("/portal/uploads", content=b"ward,beds\nw1,3\n",
                         headers={"X-CSRF-Token": token.group(1)})  # fmt: skip
     assert answer.status_code == 403
-    answer = buyer.post("/portal/uploads/form", data={"csrf": token.group(1)},
+    answer = buyer.post("/portal/uploads", data={"csrf": token.group(1)},
                         files={"files": ("a.csv", b"ward,beds\nw1,4\n")})  # fmt: skip
     assert answer.status_code == 403
     answer = buyer.post("/portal/publish", data={"csrf": token.group(1), "do": "publish",
@@ -255,7 +255,7 @@ def test_an_upload_without_its_csrf_header_or_session_stores_nothing(space: Spac
     from tests.web.portal import client
 
     assert client(node).post("/portal/uploads", content=body).status_code == 401
-    answer = steward.post("/portal/uploads/form", files={"files": ("b.csv", body)})
+    answer = steward.post("/portal/uploads", files={"files": ("b.csv", body)})
     assert answer.status_code == 403
     assert _blobs(node) == before
     # with the token the same upload is stored under its hash
@@ -279,7 +279,7 @@ def test_the_form_upload_works_without_a_script_and_another_nodes_id_is_404(
     token = re.search(r'name="csrf" value="([^"]+)"', steward.get("/portal/publish").text)
     assert token
     body = b"ward,beds\nw7,12\nw8,13\n"
-    answer = steward.post("/portal/uploads/form", data={"csrf": token.group(1)},
+    answer = steward.post("/portal/uploads", data={"csrf": token.group(1)},
                           files={"files": ("plain.csv", body)})  # fmt: skip
     assert answer.status_code == 303
     sha = hashlib.sha256(body).hexdigest()
@@ -302,7 +302,7 @@ def test_a_product_is_published_without_a_script_and_a_bad_rule_publishes_nothin
     assert token
     body = b"patient,age,visits\n" + b"".join(f"p{i},{20 + i % 50},{i % 7}\n".encode()
                                               for i in range(200))  # fmt: skip
-    sent = steward.post("/portal/uploads/form", data={"csrf": token.group(1)},
+    sent = steward.post("/portal/uploads", data={"csrf": token.group(1)},
                         files={"files": ("ages.csv", body)})  # fmt: skip
     sha = hashlib.sha256(body).hexdigest()
     form = {"csrf": token.group(1), "file": f"{sha}:ages.csv", "title": "Ages", "do": "publish",

@@ -13,6 +13,7 @@ pids and ODRL operators appear only with ``--verbose``.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import signal
 import tempfile
@@ -27,6 +28,9 @@ from trustspace.cli.client import ApiError, ManagementClient
 from trustspace.cli.localnode import DemoNode, demo_uscc, sample_csv
 from trustspace.cli.progress import download_with_progress
 from trustspace.core.odrl.words import describe_offer, purpose_words
+from trustspace.services import accounts
+from trustspace.services.context import NodeContext
+from trustspace.store.db import Database
 
 DEMO_TERMS = {
     "permission": [
@@ -113,6 +117,7 @@ def run_demo(
         _list(say, operator, provider, assessor)
         _discover(say, operator, consumer)
         _compute(say, root, provider, consumer)
+        _people(say, operator, provider, consumer, assessor)
         say("demo complete: the data arrived intact")
         if not once:
             say("The nodes keep running; press Ctrl-C to stop them.")
@@ -137,6 +142,33 @@ def run_demo(
             shutil.rmtree(root, ignore_errors=True)
         else:
             say(f"the demo's files are kept in {root}")
+
+
+DEMO_PEOPLE = {
+    "operator": (("reviewer", ("reviewer", "admin")), ("inspector", ("regulator",))),
+    "provider": (("steward", ("provider", "admin")),),
+    "consumer": (("buyer", ("buyer", "admin")),),
+    "assessor": (("auditor", ("assessor", "admin")),),
+}
+"""Who can sign in to each demo node's portal (user name, roles)."""
+
+
+def _people(say: Say, *nodes: DemoNode) -> None:
+    """Accounts for the portal of each node, with one password for the demo, printed."""
+    password = secrets.token_urlsafe(9)
+    say("the portal, in Chinese or English; every account's password is " + password)
+    for node in nodes:
+        db = Database(f"sqlite:///{node.dir / 'trustspace.db'}", pool_size=1)
+        ctx = NodeContext(db=db, participant_id=node.name, dsp_base=node.dsp, data_base="",
+                          blob_dir=node.dir / "blobs")  # fmt: skip
+        try:
+            names = []
+            for username, roles in DEMO_PEOPLE[node.name]:
+                accounts.add_user(ctx, username, password, roles)
+                names.append(f"{username} ({', '.join(roles)})")
+        finally:
+            db.close()
+        say(f"  {node.name:<9} {node.url}/portal  {'; '.join(names)}")
 
 
 def _onboard(

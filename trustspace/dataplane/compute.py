@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,18 @@ def run(
         literal = str(path).replace("'", "''")
         readers.append((table, reader.format(path=literal), literal))
     con = duckdb.connect(":memory:")
-    timer = threading.Timer(seconds, con.interrupt)
+    done = threading.Event()
+
+    def watchdog() -> None:
+        # DuckDB clears a pending interrupt when a statement begins: one interrupt that lands
+        # before the query really starts is lost.  Past the time, interrupt until it ends.
+        if not done.wait(seconds):
+            while not done.is_set():
+                con.interrupt()
+                done.wait(0.02)
+
+    timer = threading.Thread(target=watchdog, name="compute-time-limit", daemon=True)
+    started = 0.0
     try:
         for table, source, _ in readers:
             con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM {source}')
@@ -89,12 +101,15 @@ def run(
         con.execute(f"SET memory_limit = '{int(memory_mib)}MB'")
         con.execute(f"SET threads = {int(threads)}")
         timer.start()
+        started = time.monotonic()
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
         audit = None
         if audit_sql is not None and len(rows) <= max_rows:
             audit = con.sql(audit_sql).to_arrow_table()
+        if time.monotonic() - started > seconds:  # finished, but after its time: not released
+            raise duckdb.InterruptException("past the time limit")
     except duckdb.InterruptException:
         raise EngineError(f"the job ran out of time ({seconds:g} s) and was stopped") from None
     except duckdb.OutOfMemoryException:
@@ -103,6 +118,8 @@ def run(
         log.warning("compute query failed in DuckDB: %s", exc)
         raise EngineError(FAILED) from None
     finally:
-        timer.cancel()
+        done.set()
+        if timer.is_alive():
+            timer.join()
         con.close()
     return Result(columns, rows, audit)

@@ -3,7 +3,9 @@
 Anyone may read ``/operator/keys``, ``/operator/status`` and ``/operator/members``, apply, and
 follow an application; a member rotates its key with a request signed by its current key.
 Searching the federated catalog, and reading the checkpoints the operator countersigned for
-oneself (``GET /operator/checkpoints``), need a member's signed token (as on DSP).  Reviewing
+oneself (``GET /operator/checkpoints``), need a member's signed token (as on DSP); so do
+listings: a provider submits and reads its own, an assessor also reads the others' that are open
+for assessment (``GET /operator/listings``) and attaches its reports.  Reviewing
 applications, suspending and revoking members, rotating the operator key and crawling need the
 management key (``/api/operator/...``).
 """
@@ -91,6 +93,13 @@ def routes(
             raise NotFound(f"no listing {request.path_params['id']}")
         return listing
 
+    def member_listings(member: str, request: Request, body: Any) -> Any:
+        """A provider's own listings; to an assessor also the others' open for assessment."""
+        assessor = "assessor" in rt.roles_of(member)
+        return [x for x in listings.all(request.query_params.get("status"))
+                if x["providerId"] == member
+                or (assessor and x["status"] in ("submitted", "assessed"))]  # fmt: skip
+
     def own_checkpoints(member: str, request: Request, body: Any) -> Any:
         """What the operator countersigned for the caller: its verifier's outside witness."""
         return {"operator": op.operator_id, "participantId": member,
@@ -150,6 +159,7 @@ def routes(
     regulator = managed(rt.regulator_key or None)
     return [
         Route("/operator/listings", as_member(submit_listing, 201), methods=["POST"]),
+        Route("/operator/listings", as_member(member_listings), methods=["GET"]),
         Route("/operator/listings/{id}", as_member(get_listing), methods=["GET"]),
         Route("/operator/listings/{id}/assessment", as_member(assess_listing), methods=["POST"]),
         Route("/operator/trades", as_member(report_trade, 201), methods=["POST"]),

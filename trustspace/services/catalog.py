@@ -24,6 +24,12 @@ from trustspace.core.odrl.model import Request
 from trustspace.core.odrl.vocab import TRUSTSPACE
 from trustspace.core.records import DataFile, Dataset, Offer
 from trustspace.services import policy as pep
+from trustspace.services.buyer_views import (
+    CERTIFICATES_KEY,
+    PROFILE_KEY,
+    certificates_for,
+    profile_summary,
+)
 from trustspace.services.context import NodeContext
 from trustspace.services.errors import NotFound, Refused
 from trustspace.services.transfers import PULL_FORMAT
@@ -40,6 +46,7 @@ from trustspace.services.version_checks import (
 )
 from trustspace.store import blobs, evidence
 from trustspace.store import datasets as dataset_rows
+from trustspace.store.buyer_views import registration_certificates
 from trustspace.store.db import Tx
 
 Json = dict[str, Any]
@@ -347,11 +354,21 @@ def dataset(ctx: NodeContext, principal: str, dataset_id: str) -> m.Json:
             shown, hidden = _visible(ctx, tx, principal, [d])
             d = shown[0] if shown else None
         offers = dataset_rows.offers_for(tx, [dataset_id]) if d else {}
+        held = registration_certificates(tx) if d else []
     for denied in hidden:
         pep.log_denial(ctx, denied)
     if d is None or not offers.get(dataset_id):
         raise NotFound(f"no dataset {dataset_id}")
-    return m.with_context(_dataset_json(ctx, d, offers[dataset_id]))
+    # One dataset also shows what its scan found (no sample values) and its registration
+    # certificates, so a consumer can judge it before asking for it.
+    entry = _dataset_json(ctx, d, offers[dataset_id])
+    summary = profile_summary(d.profile, d.declaration)
+    if summary is not None:
+        entry[PROFILE_KEY] = summary
+    tokens = certificates_for(held, d.id)
+    if tokens:
+        entry[CERTIFICATES_KEY] = tokens
+    return m.with_context(entry)
 
 
 def list_local(ctx: NodeContext) -> list[dict[str, Any]]:

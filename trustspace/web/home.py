@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -127,7 +128,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
         name = request.path_params["name"]
         parts = VENDOR.get(name)
         if portal.assets is None or parts is None:
-            return Response("not found", status_code=404, media_type="text/plain")
+            raise HTTPException(404, "no such file")
         return FileResponse(portal.assets.joinpath(*parts), media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hmac
+import html
 import secrets
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -284,8 +285,10 @@ def error_page(portal: Portal) -> Callable[[Request | None, int, str], Response]
     """The portal's error answer for the app's table (an HTML page in the person's language)."""
 
     def render(request: Request | None, status: int, reason: str) -> Response:
-        if request is None:
-            return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>",
+        if request is None:  # refused at the edge, before any route: no person, no language
+            text = html.escape(reason)
+            return HTMLResponse(f'<!doctype html><html lang="en"><title>{status}</title>'
+                                f"<main><h1>{status}</h1><p>{text}</p></main></html>",
                                 status_code=status, headers=HEADERS)  # fmt: skip
         view = View(portal, request, None)
         return view.render("error.html", status=status, status_code=status, reason=reason)

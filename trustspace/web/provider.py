@@ -5,7 +5,9 @@ listing, follow the requests that come in and the uses of the products over time
   with its progress shown), streamed to the blob folder in a worker thread chunk by chunk, as
   ``POST /api/uploads`` does.  The session, the ``provider`` role and the ``X-CSRF-Token``
   header are checked from the headers alone, before any byte of the body is read.
-- ``POST /portal/uploads/form`` is the same for a plain multipart form (without a script).
+- A plain multipart form (without a script) posts its files to the same address: the form is
+  read first (session and role checked before, the CSRF field after, as every form), and each
+  file is streamed from the form's spooled copy into the blob folder.
 - ``/portal/publish`` is the product wizard: the files' profile and personal-information
   report, the declarations, the terms (the ODRL policy they make is shown, and checked as
   publishing checks it), an optional analysis rule; then publish (the management API's
@@ -62,7 +64,7 @@ NAV = [
     NavItem(READERS, f"{PORTAL}/incoming", N_("Incoming requests")),
     NavItem(READERS, f"{PORTAL}/usage", N_("Usage")),
 ]
-FORM_UPLOADS = f"{UPLOADS}/form"
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 CHUNK = 1 << 20
 
 SOURCE_NAMES = {
@@ -242,7 +244,11 @@ def routes(portal: Portal) -> list[BaseRoute]:
     rt = portal.rt
 
     async def upload(request: Request) -> Response:
-        """One file's bytes as the raw body: checked from the headers, then streamed."""
+        """One file's bytes as the raw body: checked from the headers, then streamed.  A form
+        (no script) goes to :func:`form_upload`."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in FORMS:
+            return await form_route.endpoint(request)  # type: ignore[no-any-return]
         person = await run_in_threadpool(
             accounts.session, ctx, request.cookies.get(SESSION_COOKIE),
             idle=portal.idle, absolute=portal.absolute,
@@ -303,6 +309,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return v.redirect(f"{PORTAL}/publish?{query}",
                           v._("%(n)s files were uploaded.", n=len(pairs)))  # fmt: skip
 
+    form_route = post(portal, UPLOADS, form_upload, PROVIDER)
+
     def wizard(v: View, files: list[tuple[str, str]], *, error: str | None = None,
                policy: dict[str, Any] | None = None, warnings: list[str] | None = None,
                profile: dict[str, Any] | None = None) -> Response:  # fmt: skip
@@ -351,8 +359,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
     def publish_page(v: View) -> Response:
         files = uploaded(v.request.query_params.getlist("file"))
         if not files:
-            return v.render("provider/publish.html", uploads_url=UPLOADS,
-                            form_url=FORM_UPLOADS)  # fmt: skip
+            return v.render("provider/publish.html", uploads_url=UPLOADS)  # fmt: skip
         return wizard(v, files)
 
     def checked(body: dict[str, Any]) -> dict[str, Any]:
@@ -470,7 +477,6 @@ def routes(portal: Portal) -> list[BaseRoute]:
 
     return [
         Route(UPLOADS, upload, methods=["POST"]),
-        post(portal, FORM_UPLOADS, form_upload, PROVIDER),
         get(portal, f"{PORTAL}/publish", publish_page, PROVIDER),
         post(portal, f"{PORTAL}/publish", publish, PROVIDER),
         get(portal, f"{PORTAL}/products", products_page, READERS),
