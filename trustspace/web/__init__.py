@@ -14,7 +14,16 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from trustspace.web import assessor, buyer, compute, home, membership, operator, regulator
+from trustspace.web import (
+    assessor,
+    buyer,
+    compute,
+    home,
+    membership,
+    operator,
+    provider,
+    regulator,
+)
 from trustspace.web.page import PORTAL, UPLOADS, OperatorParts, Portal, error_page
 
 __all__ = ["DEFAULT_ASSETS", "PORTAL", "UPLOADS", "OperatorParts", "Portal", "error_page", "routes"]
@@ -22,7 +31,7 @@ __all__ = ["DEFAULT_ASSETS", "PORTAL", "UPLOADS", "OperatorParts", "Portal", "er
 DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "node_modules"
 """Where ``scripts/setup.sh`` installs the front-end packages (``npm install``)."""
 
-PARTS = (home, buyer, compute, operator, membership, assessor, regulator)
+PARTS = (home, buyer, compute, provider, operator, membership, assessor, regulator)
 STATIC = Path(__file__).parent / "static"
 
 
