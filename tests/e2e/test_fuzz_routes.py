@@ -37,6 +37,9 @@ from trustspace.trust.tokens import bearer, issue_token
 SEED = 20261202
 PORTAL = "/portal"  # pages: sessions (a cookie), CSRF on every form, errors as HTML pages
 PORTAL_PUBLIC = {"/portal/login", "/portal/language", "/portal/vendor/{name}"}
+PORTAL_JSON = {
+    "/portal/uploads"
+}  # the wizard's script sends files here: JSON, or a page for a form
 FUZZ_PASSWORD = "fuzzing the portal"
 LIMIT = 64 << 10  # the nodes' max_body_bytes: small, so bodies over it are cheap to send
 UPLOAD_LIMIT = 2 * LIMIT  # /api/uploads has its own bound, max_upload_bytes
@@ -207,9 +210,12 @@ def valid_authorization(target: Target, path: str) -> str | None:
 
 
 def surface_ok(path: str, response: httpx.Response) -> bool:
-    if path.startswith(PORTAL):  # an HTML page in the person's language, naming the status
-        return (response.headers.get("content-type", "").startswith("text/html")
-                and "<main" in response.text)  # fmt: skip
+    page = (response.headers.get("content-type", "").startswith("text/html")
+            and "<main" in response.text)  # fmt: skip
+    if path.startswith(PORTAL) and path not in PORTAL_JSON:
+        return page  # an HTML page in the person's language, naming the status
+    if path in PORTAL_JSON and page:  # a plain form posted without scripts gets a page
+        return True
     try:
         body = response.json()
     except ValueError:
