@@ -128,9 +128,16 @@ def run(args: argparse.Namespace, root: Path, pg: str | None) -> None:
         first = page.get(f"/portal/datasets?{dataset_query}", headers=cookie)
         if not re.search(r"<h1[^>]*>\s*Ward visits", first.text):
             raise SystemExit(f"the dataset page does not show the product: {first.text[:500]}")
+        found = 0
         for warm in qs[:20]:
-            page.get("/portal/search", params=warm, headers=cookie)
-            api.post("/api/search", json=warm)
+            shown = page.get("/portal/search", params=warm, headers=cookie).text
+            results = api.post("/api/search", json=warm).json()["results"]
+            found += len(results)
+            if results and results[0]["title"].split()[0] not in shown:
+                raise SystemExit(f"the search page does not show what the API found for {warm}")
+        if not found:
+            raise SystemExit("the warm-up searches found nothing: the index was not read")
+        print(f"warm-up: 20 searches found {found} results (page and API agree)")
         for i, q in enumerate(qs):
             pair = [("search page", lambda q=q: page.get("/portal/search", params=q, headers=cookie)),
                     ("search API", lambda q=q: api.post("/api/search", json=q))]  # fmt: skip
