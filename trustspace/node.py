@@ -300,7 +300,8 @@ class Node:
         return self.gate.summarize()
 
     def _report_trades(self) -> None:
-        """Trade certificates for finalised agreements, from every operator we belong to."""
+        """Trade certificates for finalised agreements, and the registration certificates of
+        listed versions, from every operator we belong to."""
         client = self.operator_client
         if client is None or not self.membership.credentials():
             return
@@ -309,8 +310,10 @@ class Node:
             if url is not None:
                 try:
                     listing.report_trades(self.ctx, self.http, self.authorization, (op_id, url))
+                    listing.collect_registrations(self.ctx, self.http, self.authorization,
+                                                  (op_id, url))  # fmt: skip
                 except (Refused, RemoteError) as exc:
-                    log.warning("trade reports to %s: %s", op_id, exc.reason)
+                    log.warning("certificates from %s: %s", op_id, exc.reason)
 
     def _run_jobs(self) -> None:
         while (job := compute.claim(self.ctx)) is not None:

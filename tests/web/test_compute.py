@@ -334,5 +334,6 @@ def test_a_query_past_the_budget_is_refused_naming_the_budget(lab: Lab) -> None:
     assert '<code class="clause">the privacy budget</code>' in shown.text
     assert "privacy budget of this product is exhausted: 1 of 1 spent" in shown.text
     assert '<strong class="budget-left">0</strong>' in shown.text
+    assert "As the provider counts it" in shown.text  # the provider's own figure, not a guess
     zh = buyer.get(f"/portal/compute/jobs/{past['id']}", headers={"accept-language": "zh-CN"})
     assert '<code class="clause">隐私预算</code>' in zh.text

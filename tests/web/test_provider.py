@@ -312,7 +312,7 @@ def test_a_product_is_published_without_a_script_and_a_bad_rule_publishes_nothin
     for rule, reason in (("{", "not valid JSON"), ('{"table": "ages"}', "analysis rule: "),
                          ("[1]", "must be an object")):  # fmt: skip
         answer = steward.post("/portal/publish", data={**form, "rule": rule})
-        assert answer.status_code == 200 and "Not published" in answer.text, answer.text
+        assert answer.status_code == 400 and "Not published" in answer.text, answer.text
         assert reason in answer.text, (rule, answer.text)
     preview = steward.post("/portal/publish", data={**form, "do": "preview", "start": "2026-01-01",
                                                     "end": "2026-12-31"})  # fmt: skip

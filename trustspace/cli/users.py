@@ -79,12 +79,16 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of stdin (else it is asked for).")  # fmt: skip
 @_node_options
+@json_option
 def add(username: str, roles: tuple[str, ...], display_name: str, password_stdin: bool,
-        config: Path | None, **flags: Any) -> None:  # fmt: skip
-    """Add an account (the first admin: trustspace user add NAME --role admin)."""
+        config: Path | None, as_json: bool, **flags: Any) -> None:  # fmt: skip
+    """Add the account USERNAME (the first admin: trustspace user add NAME --role admin)."""
     ctx = _store(config, flags)
     made = _run(accounts.add_user, ctx, username, _password(password_stdin), roles,
                 display_name=display_name)  # fmt: skip
+    if as_json:
+        show(made.view())
+        return
     console.print(f"added {made.username} ({', '.join(made.roles)})")
 
 
@@ -104,33 +108,41 @@ def list_users(config: Path | None, as_json: bool, **flags: Any) -> None:
     print_table(t)
 
 
-def _change(username: str, config: Path | None, flags: dict[str, Any], **change: Any) -> None:
+def _change(username: str, config: Path | None, flags: dict[str, Any], as_json: bool,
+            **change: Any) -> None:  # fmt: skip
     ctx = _store(config, flags)
     found = _run(accounts.find, ctx, username)
-    _run(accounts.change, ctx, found.id, accounts.SYSTEM, **change)
+    changed = _run(accounts.change, ctx, found.id, accounts.SYSTEM, **change)
+    if as_json:
+        show(changed.view())
+        return
     console.print(f"{username}: changed; every session of the account has ended")
 
 
 @user.command("disable")
 @click.argument("username")
 @_node_options
-def disable(username: str, config: Path | None, **flags: Any) -> None:
-    """Disable an account and end its sessions."""
-    _change(username, config, flags, disabled=True)
+@json_option
+def disable(username: str, config: Path | None, as_json: bool, **flags: Any) -> None:
+    """Disable the account USERNAME and end its sessions."""
+    _change(username, config, flags, as_json, disabled=True)
 
 
 @user.command("enable")
 @click.argument("username")
 @_node_options
-def enable(username: str, config: Path | None, **flags: Any) -> None:
-    """Enable a disabled account."""
-    _change(username, config, flags, disabled=False)
+@json_option
+def enable(username: str, config: Path | None, as_json: bool, **flags: Any) -> None:
+    """Enable the disabled account USERNAME."""
+    _change(username, config, flags, as_json, disabled=False)
 
 
 @user.command("password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the new password from stdin.")
 @_node_options
-def password(username: str, password_stdin: bool, config: Path | None, **flags: Any) -> None:
-    """Set an account's password and end its sessions."""
-    _change(username, config, flags, password=_password(password_stdin))
+@json_option
+def password(username: str, password_stdin: bool, config: Path | None, as_json: bool,
+             **flags: Any) -> None:  # fmt: skip
+    """Set the password of the account USERNAME and end its sessions."""
+    _change(username, config, flags, as_json, password=_password(password_stdin))

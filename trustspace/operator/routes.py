@@ -96,7 +96,10 @@ def routes(
     def member_listings(member: str, request: Request, body: Any) -> Any:
         """A provider's own listings; to an assessor also the others' open for assessment."""
         assessor = "assessor" in rt.roles_of(member)
-        return [x for x in listings.all(request.query_params.get("status"))
+        status = request.query_params.get("status")
+        if not assessor:  # only its own: read only those
+            return listings.all(status, provider=member)
+        return [x for x in listings.all(status)
                 if x["providerId"] == member
                 or (assessor and x["status"] in ("submitted", "assessed"))]  # fmt: skip
 

@@ -228,11 +228,19 @@ def submit(ctx: NodeContext, principal: str, body: dict[str, Any]) -> dict[str, 
 
 
 def get(ctx: NodeContext, principal: str | None, job_id: str) -> dict[str, Any]:
+    """One job; to its consumer also ``budgetSpent``: what it has spent on the job's product
+    now, over all its agreements (what the next admission is checked against)."""
     with ctx.db.tx() as tx:
         job = jobs.get(tx, job_id, PROVIDER)
-    if job is None or (principal is not None and job["consumer_id"] != principal):
-        raise NotFound(f"no compute job {job_id}")
-    return view(job)
+        if job is None or (principal is not None and job["consumer_id"] != principal):
+            raise NotFound(f"no compute job {job_id}")
+        dataset = datasets.get_dataset(tx, job["dataset_id"])
+        spent = (jobs.spent(tx, dataset.product_id or dataset.id, job["consumer_id"])
+                 if dataset is not None else None)  # fmt: skip
+    found = view(job)
+    if spent is not None:
+        found["budgetSpent"] = spent
+    return found
 
 
 def list_for(ctx: NodeContext, principal: str, agreement_id: str | None) -> list[dict[str, Any]]:

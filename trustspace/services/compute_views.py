@@ -139,9 +139,12 @@ def try_on_mock(rt: Runtime, agreement_id: str, query: str) -> Tried:
             return Tried(None, exc.reason)
 
 
-def budget(rt: Runtime, agreement: ComputeAgreement) -> dict[str, float] | None:
-    """The privacy budget of the agreement's product as this node has used it: ``budget``,
-    ``perQuery``, ``spent`` and ``left`` (None without differential privacy)."""
+def budget(rt: Runtime, agreement: ComputeAgreement,
+           reported: float | None = None) -> dict[str, float] | None:  # fmt: skip
+    """The privacy budget of the agreement's product: ``budget``, ``perQuery``, ``spent``,
+    ``left`` and ``provider`` (1.0 when ``spent`` is what the provider reported with a job, its
+    own count over every agreement and version; else counted from this node's admitted jobs).
+    None without differential privacy."""
     dp = (agreement.rule or {}).get("dp")
     if not isinstance(dp, dict):
         return None
@@ -149,8 +152,12 @@ def budget(rt: Runtime, agreement: ComputeAgreement) -> dict[str, float] | None:
         total, per_query = float(dp["budget"]), float(dp["epsilonPerQuery"])
     except (KeyError, TypeError, ValueError):
         return None
-    with rt.ctx.db.tx() as tx:
-        admitted = rows.admitted_jobs(tx, rt.ctx.participant_id, agreement.dataset_id)
-    spent = min(total, admitted * per_query)
+    if reported is not None:
+        spent = min(total, max(0.0, float(reported)))
+    else:
+        with rt.ctx.db.tx() as tx:
+            admitted = rows.admitted_jobs(tx, rt.ctx.participant_id, agreement.dataset_id)
+        spent = min(total, admitted * per_query)
     return {"budget": total, "perQuery": per_query, "spent": spent, "left": total - spent,
-            "queries": float(int((total - spent) / per_query + 1e-9))}  # fmt: skip
+            "queries": float(int((total - spent) / per_query + 1e-9)),
+            "provider": 1.0 if reported is not None else 0.0}  # fmt: skip

@@ -107,3 +107,32 @@ def report_trades(
             certs.store(tx, str(jti), "trade", row["id"], token, ctx.clock())
         done.append(row["id"])
     return done
+
+
+def collect_registrations(
+    ctx: NodeContext, http: httpx.Client, authorization: Authorization, operator: tuple[str, str]
+) -> list[str]:
+    """Keep the registration certificate of every version of ours the operator has listed, so
+    the dataset's own description can show it to consumers; the ids of the ones new here."""
+    operator_id, url = operator
+    try:
+        listed = peers.call(http, "GET", url + "/operator/listings?status=listed",
+                            peer_id=operator_id, authorization=authorization)  # fmt: skip
+    except peers.RemoteError as exc:
+        if exc.refused:
+            raise Refused(f"the operator refused: {exc.detail}") from exc
+        raise
+    new = []
+    for item in listed if isinstance(listed, list) else []:
+        token = item.get("certificate") if isinstance(item, dict) else None
+        if item.get("providerId") != ctx.participant_id or not isinstance(token, str):
+            continue
+        try:
+            jti = str(jwt.decode(token, options={"verify_signature": False})["jti"])
+        except (jwt.PyJWTError, KeyError):
+            continue  # not a certificate: nothing is kept
+        with ctx.db.tx() as tx:
+            if not any(c["id"] == jti for c in certs.held(tx)):
+                certs.store(tx, jti, "registration", str(item.get("datasetId")), token, ctx.clock())
+                new.append(jti)
+    return new

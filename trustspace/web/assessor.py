@@ -91,7 +91,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
 
     def detail(v: View, error: str | None = None, texts: dict[str, str] | None = None) -> Response:
         listing = read(v.request.path_params["id"])
-        return v.render("oversight/assess_listing.html", listing=listing,
+        return v.render("oversight/assess_listing.html", status=400 if error else 200, listing=listing,
                         error=error, texts=texts or {}, reports=REPORTS,
                         status_names=STATUS_NAMES, path_of=_path,
                         classifications=CLASSIFICATIONS)  # fmt: skip
@@ -127,7 +127,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
                 body[field], texts[stem] = report(v, stem, label)
             done = operator("POST", f"/operator/listings/{_path(listing_id)}/assessment", body)
         except (Refused, BadRequest) as exc:  # the operator's refusal names the field
-            # shown on the form's own page (200: the page itself is fine; the error is on it)
+            # shown on the form's own page, as a 400, with what was entered
             return detail(v, error=_reason(v, exc.reason), texts=texts)
         state = done.get("status") if isinstance(done, dict) else None
         outcome = body["complianceReport"].get("outcome") if isinstance(

@@ -215,7 +215,10 @@ def routes(portal: Portal) -> list[BaseRoute]:
         budget = None
         try:
             agreement = compute_views.compute_agreement(rt, str(values["job"]["agreementId"]))
-            budget = compute_views.budget(rt, agreement)
+            reported = values["job"].get("budgetSpent")
+            budget = compute_views.budget(
+                rt, agreement, reported if isinstance(reported, int | float) else None
+            )
         except (NotFound, KeyError):
             agreement = None
         return v.render("compute/job.html", agreement=agreement, budget=budget, **values)

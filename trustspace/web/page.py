@@ -186,6 +186,11 @@ class View:
             "person": person,
             "csrf": person.csrf if person is not None else "",
             "nav": nav,
+            "current": max(
+                (i.path for i in nav if path == i.path or path.startswith(i.path + "/")),
+                key=len,
+                default=None,
+            ),  # the one entry this page is under
             "path": path,
             "here": urllib.parse.quote(
                 path + (f"?{self.request.url.query}" if self.request.url.query else ""), safe="/"

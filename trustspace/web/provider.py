@@ -336,6 +336,7 @@ def routes(portal: Portal) -> list[BaseRoute]:
             policy = terms_of(v)
         return v.render(
             "provider/details.html",
+            status=400 if error else 200,  # a refusal is shown on the form, kept as filled in
             files=files,
             sizes=sizes,
             profile=profile,
