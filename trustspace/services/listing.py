@@ -116,8 +116,9 @@ def collect_registrations(
     the dataset's own description can show it to consumers; the ids of the ones new here."""
     operator_id, url = operator
     try:
-        listed = peers.call(http, "GET", url + "/operator/listings?status=listed",
-                            peer_id=operator_id, authorization=authorization)  # fmt: skip
+        listed = peers.call(http, "GET", url + "/operator/listings", params={"status": "listed"},
+                            peer_id=operator_id, authorization=authorization,
+                            expect_object=False)  # fmt: skip
     except peers.RemoteError as exc:
         if exc.refused:
             raise Refused(f"the operator refused: {exc.detail}") from exc

@@ -21,6 +21,8 @@ from trustspace.services.errors import BadRequest, NotFound, Refused
 from trustspace.services.peers import RemoteError
 from trustspace.web.i18n import N_
 from trustspace.web.page import PORTAL, NavItem, Portal, View, get, post
+from trustspace.web.words import CLASSIFICATION_NAMES as CLASSIFICATIONS
+from trustspace.web.words import LISTING_NAMES as STATUS_NAMES
 
 NAV = [NavItem(("assessor",), f"{PORTAL}/assess", N_("Assess listings"))]
 ROLES = ("assessor",)
@@ -29,18 +31,6 @@ REPORTS = (
     ("complianceReport", "compliance", N_("Compliance report")),
     ("qualityReport", "quality", N_("Quality report")),
 )
-CLASSIFICATIONS = {
-    "general": N_("general data"),
-    "important": N_("important data"),
-    "core": N_("core data"),
-}
-STATUS_NAMES = {
-    "submitted": N_("submitted"),
-    "assessed": N_("assessed"),
-    "listed": N_("listed"),
-    "rejected": N_("rejected"),
-    "delisted": N_("delisted"),
-}
 
 REASONS = (
     N_("a provider cannot assess its own product"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -49,8 +53,35 @@ VENDOR = {
 """Front-end files served from the npm packages (``portal_assets``), by the name pages use."""
 
 
+class Throttle:
+    """Failed sign-ins per client address: after ``limit`` in ``window`` seconds the address is
+    refused before any password is hashed, so one address cannot keep the hashing busy (the
+    per-account limit is in :mod:`trustspace.services.accounts`).  In memory, for at most
+    ``most`` addresses."""
+
+    def __init__(self, limit: int = 20, window: float = 60.0, most: int = 10_000) -> None:
+        self.limit, self.window, self.most = limit, window, most
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def blocked(self, address: str, now: float) -> bool:
+        with self._lock:
+            start, count = self._seen.get(address, (now, 0))
+            return now - start < self.window and count >= self.limit
+
+    def failed(self, address: str, now: float) -> None:
+        with self._lock:
+            start, count = self._seen.pop(address, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            self._seen[address] = (start, count + 1)
+            while len(self._seen) > self.most:
+                self._seen.popitem(last=False)
+
+
 def routes(portal: Portal) -> list[BaseRoute]:
     ctx = portal.rt.ctx
+    throttle = Throttle()
 
     def login_form(v: View, error: str | None = None, status_code: int = 200) -> Response:
         token = v.request.cookies.get(LOGIN_COOKIE) or login_token()
@@ -67,10 +98,15 @@ def routes(portal: Portal) -> list[BaseRoute]:
         return login_form(v)
 
     def login(v: View) -> Response:
+        client = v.request.client.host if v.request.client else "?"
+        if throttle.blocked(client, time.monotonic()):
+            return login_form(v, error=v._("Too many failed sign-ins from your address: wait a"
+                                           " minute and try again."), status_code=429)  # fmt: skip
         try:
             token, _person = accounts.login(ctx, v.field("username", limit=64),
                                             v.field("password", limit=256))  # fmt: skip
         except Refused as exc:
+            throttle.failed(client, time.monotonic())
             return login_form(v, error=v._(exc.reason), status_code=400)
         response = v.redirect(safe_next(v.field("next")))
         response.set_cookie(SESSION_COOKIE, token, max_age=int(portal.absolute), path=PORTAL,

@@ -17,6 +17,7 @@ from trustspace.core.registry import ROLES, SECTORS
 from trustspace.services.membership import MembershipError
 from trustspace.web.i18n import N_
 from trustspace.web.page import PORTAL, NavItem, Portal, View, get, post
+from trustspace.web.words import SECTOR_NAMES
 
 PATH = f"{PORTAL}/membership"
 NAV = [NavItem(("admin",), PATH, N_("Membership"))]
@@ -29,19 +30,6 @@ MEMBER_ROLE_NAMES = {
     "assessor": N_("assessor"),
     "auditor": N_("auditor"),
     "operator": N_("operator"),
-}
-SECTOR_NAMES = {
-    "agriculture": N_("agriculture"),
-    "energy": N_("energy"),
-    "finance": N_("finance"),
-    "health": N_("health"),
-    "manufacturing": N_("manufacturing"),
-    "mobility": N_("mobility"),
-    "public": N_("public sector"),
-    "research": N_("research"),
-    "retail": N_("retail"),
-    "technology": N_("technology"),
-    "telecom": N_("telecom"),
 }
 APPLICATION_STATES = {
     "pending": N_("pending"),

@@ -20,8 +20,9 @@ from trustspace.operator import registry
 from trustspace.services import operator_views
 from trustspace.services.errors import NotFound
 from trustspace.web.i18n import N_
-from trustspace.web.membership import APPLICATION_STATES, MEMBER_ROLE_NAMES, SECTOR_NAMES
+from trustspace.web.membership import APPLICATION_STATES, MEMBER_ROLE_NAMES
 from trustspace.web.page import PORTAL, NavItem, OperatorParts, Portal, View, get, post
+from trustspace.web.words import SECTOR_NAMES
 
 PATH = f"{PORTAL}/operator"
 READ = ("reviewer", "admin", "regulator")

@@ -24,6 +24,9 @@ from trustspace.services import status
 from trustspace.services.errors import NotFound
 from trustspace.web.i18n import N_
 from trustspace.web.page import PORTAL, NavItem, OperatorParts, Portal, View, get, post
+from trustspace.web.words import CLASSIFICATION_NAMES as CLASSIFICATIONS
+from trustspace.web.words import LISTING_NAMES as STATUS_NAMES
+from trustspace.web.words import SECTOR_NAMES
 
 BASE = f"{PORTAL}/regulator"
 NAV = [NavItem(("regulator",), BASE, N_("Supervision"))]
@@ -43,33 +46,6 @@ LEVELS = {
         "past 100,000 persons: a standard contract, certification or security assessment"
     ),
     "assessment": N_("past a security-assessment threshold"),
-}
-CLASSIFICATIONS = {
-    "general": N_("general data"),
-    "important": N_("important data"),
-    "core": N_("core data"),
-    views.UNKNOWN: N_("unknown"),
-}
-SECTOR_NAMES = {
-    "agriculture": N_("agriculture"),
-    "energy": N_("energy"),
-    "finance": N_("finance"),
-    "health": N_("health"),
-    "manufacturing": N_("manufacturing"),
-    "mobility": N_("mobility"),
-    "public": N_("public sector"),
-    "research": N_("research"),
-    "retail": N_("retail"),
-    "technology": N_("technology"),
-    "telecom": N_("telecommunications"),
-    views.UNKNOWN: N_("unknown"),
-}
-STATUS_NAMES = {
-    "submitted": N_("submitted"),
-    "assessed": N_("assessed"),
-    "listed": N_("listed"),
-    "rejected": N_("rejected"),
-    "delisted": N_("delisted"),
 }
 
 REASONS = (
