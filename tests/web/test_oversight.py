@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,8 +14,9 @@ import pytest
 from starlette.routing import Route
 
 from tests.e2e.test_operator import DECLARATION, EXAMPLES, _negotiate, reports_for
+from tests.web import space as whole_space
 from tests.web.portal import Browser, add_user, check, csrf_of, session, sign_in
-from tests.web.space import Space, listed_product, members, start
+from tests.web.space import Space, listed_product, members
 from trustspace import web
 from trustspace.cli.localnode import DemoNode
 from trustspace.services import oversight_views as views
@@ -26,18 +26,8 @@ from trustspace.web.page import Portal
 ASSESSED = {"en": "assessed", "zh": "已评估"}
 VALID = {"en": "VALID", "zh": "有效"}
 NOT_VALID = {"en": "NOT VALID", "zh": "无效"}
+space = whole_space.space  # the module-scoped space of tests.web.space, for these journeys
 REGULATOR_PAGES = ("", "/listings", "/trades", "/cross-border", "/evidence", "/certificates")
-
-
-@pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
-    """The whole space of :mod:`tests.web.space`, for this module's journeys."""
-    s = start(tmp_path_factory.mktemp("space"))
-    yield s
-    for node in s.nodes():
-        node.stop()
-    for node in s.nodes():  # shown by pytest only when a test fails
-        print(f"--- {node.name} log ---\n{node.log_text()}")
 
 
 def _db(node: DemoNode) -> Database:

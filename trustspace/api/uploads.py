@@ -12,6 +12,7 @@ chunk by chunk as it arrives (:mod:`trustspace.services.uploads`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -22,10 +23,34 @@ from starlette.routing import BaseRoute, Route
 
 from trustspace.api.endpoint import UNAUTHORIZED, authorized
 from trustspace.services import uploads
+from trustspace.services.context import NodeContext
 from trustspace.services.runtime import Runtime
 
 UPLOADS = "/api/uploads"
 """The path whose bodies have the upload limits (see :mod:`trustspace.edge`)."""
+
+
+async def receive(ctx: NodeContext, request: Request) -> dict[str, Any]:
+    """Stream the request's body into the blob folder in a worker thread, one chunk at a time
+    (``?sha256=`` checks it); raises ``ClientDisconnect`` when the body stops before its end."""
+    stream = request.stream()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def chunks() -> Iterator[bytes]:
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            if chunk:
+                yield chunk
+
+    expected = request.query_params.get("sha256") or None
+    answer: dict[str, Any] = await anyio.to_thread.run_sync(
+        uploads.receive, ctx, chunks(), expected
+    )
+    return answer
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
@@ -34,22 +59,8 @@ def routes(rt: Runtime) -> list[BaseRoute]:
     async def upload(request: Request) -> Response:
         if not authorized(request, rt.management_key):
             return JSONResponse(UNAUTHORIZED, status_code=401)
-        stream = request.stream()
-
-        async def next_chunk() -> bytes | None:
-            try:
-                return await stream.__anext__()
-            except StopAsyncIteration:
-                return None
-
-        def chunks() -> Iterator[bytes]:
-            while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-                if chunk:
-                    yield chunk
-
-        expected = request.query_params.get("sha256")
         try:
-            answer = await anyio.to_thread.run_sync(uploads.receive, ctx, chunks(), expected)
+            answer = await receive(ctx, request)
         except ClientDisconnect:
             return JSONResponse({"error": "the upload stopped before its end"}, status_code=400)
         return JSONResponse(answer, status_code=201)

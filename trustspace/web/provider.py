@@ -23,14 +23,12 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from trustspace.api import uploads as api_uploads
 from trustspace.api.datasets import version_spec
 from trustspace.core.compliance import LEGAL_BASES, RIGHTS, SOURCES, listing_problems
 from trustspace.core.compute import GuardError, parse_rule
@@ -263,22 +261,8 @@ def routes(portal: Portal) -> list[BaseRoute]:
         if not (given and hmac.compare_digest(given.encode(), person.csrf.encode())):
             return JSONResponse({"error": "the upload did not come from this portal"},
                                 status_code=403, headers=HEADERS)  # fmt: skip
-        stream = request.stream()
-
-        async def next_chunk() -> bytes | None:
-            try:
-                return await stream.__anext__()
-            except StopAsyncIteration:
-                return None
-
-        def chunks() -> Iterator[bytes]:
-            while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-                if chunk:
-                    yield chunk
-
-        expected = request.query_params.get("sha256") or None
         try:
-            answer = await anyio.to_thread.run_sync(uploads.receive, ctx, chunks(), expected)
+            answer = await api_uploads.receive(ctx, request)
         except ClientDisconnect:
             return JSONResponse({"error": "the upload stopped before its end"}, status_code=400,
                                 headers=HEADERS)  # fmt: skip
